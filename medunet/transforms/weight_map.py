@@ -35,6 +35,18 @@ NEGLIGIBLE = 1e-5
 """Separation-term values below this are dropped (set to 0); the map is exact to within this."""
 
 
+def _explicit_class_weights(class_weights: str | Sequence[float] | None) -> np.ndarray | None:
+    """Validate ``class_weights``; the explicit weights as float64, None for ``"balanced"`` and None."""
+    if class_weights is None or isinstance(class_weights, str):
+        if class_weights not in (None, "balanced"):
+            raise ValueError(f"`class_weights` must be 'balanced', a sequence or None, got {class_weights!r}.")
+        return None
+    per_class = np.asarray(class_weights, np.float64)
+    if per_class.ndim != 1 or not np.all(np.isfinite(per_class)) or np.any(per_class < 0):
+        raise ValueError(f"`class_weights` must be non-negative finite numbers, got {class_weights!r}.")
+    return per_class
+
+
 def class_weight_map(classes: NdarrayOrTensor, class_weights: str | Sequence[float] | None = "balanced") -> np.ndarray:
     """The class-frequency term ``w_c(x)`` of the U-Net weight map.
 
@@ -54,19 +66,16 @@ def class_weight_map(classes: NdarrayOrTensor, class_weights: str | Sequence[flo
         ValueError: for an unknown string, a negative or non-finite weight, or too few weights for the classes.
     """
     classes = as_label_array(classes, "classes")
+    explicit = _explicit_class_weights(class_weights)
     if class_weights is None:
         return np.ones(classes.shape, np.float32)
     counts = np.bincount(classes.ravel())
-    if isinstance(class_weights, str):
-        if class_weights != "balanced":
-            raise ValueError(f"`class_weights` must be 'balanced', a sequence or None, got {class_weights!r}.")
+    if explicit is None:
         present = counts > 0
         per_class = np.zeros(counts.shape, np.float64)
         per_class[present] = classes.size / (present.sum() * counts[present])
     else:
-        per_class = np.asarray(class_weights, np.float64)
-        if per_class.ndim != 1 or not np.all(np.isfinite(per_class)) or np.any(per_class < 0):
-            raise ValueError(f"`class_weights` must be non-negative finite numbers, got {class_weights!r}.")
+        per_class = explicit
         if classes.size and per_class.size < counts.size:
             raise ValueError(
                 f"`class_weights` has {per_class.size} entries but the class map holds class id {counts.size - 1}."
@@ -193,6 +202,7 @@ class UNetWeightMap(Transform):
         spacing: Sequence[float] | float | None = None,
     ) -> None:
         _check_parameters(w0, sigma)
+        _explicit_class_weights(class_weights)
         self.w0, self.sigma, self.class_weights, self.spacing = w0, sigma, class_weights, spacing
 
     def __call__(self, instance_labels: NdarrayOrTensor, classes: NdarrayOrTensor | None = None) -> NdarrayOrTensor:

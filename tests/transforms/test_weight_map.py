@@ -224,6 +224,8 @@ def test_array_transform_3d_channel_first_with_classes():
     np.testing.assert_allclose(out[0, ..., 0], 4.0)
     with pytest.raises(ValueError, match="sigma"):
         UNetWeightMap(sigma=-1)
+    with pytest.raises(ValueError, match="'balanced'"):
+        UNetWeightMap(class_weights="inverse")
 
 
 def test_dict_transform_keys_and_class_key():
