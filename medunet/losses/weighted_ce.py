@@ -16,7 +16,13 @@ from monai.data import MetaTensor
 from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
-__all__ = ["WeightedCrossEntropyLoss", "as_index_map", "crop_to_prediction", "cross_entropy_map", "weighted_mean"]
+__all__ = [
+    "WeightedCrossEntropyLoss",
+    "crop_to_prediction",
+    "cross_entropy_map",
+    "to_prediction_layout",
+    "weighted_mean",
+]
 
 
 def _plain(x: torch.Tensor) -> torch.Tensor:
@@ -59,7 +65,7 @@ def crop_to_prediction(pred: torch.Tensor, target: torch.Tensor, name: str = "la
     return target
 
 
-def as_index_map(pred: torch.Tensor, target: torch.Tensor | None, name: str) -> torch.Tensor | None:
+def to_prediction_layout(pred: torch.Tensor, target: torch.Tensor | None, name: str) -> torch.Tensor | None:
     """Bring a label or weight map to ``(B, 1, *spatial)`` and crop it to the prediction.
 
     Accepts ``(B, 1, *spatial)`` or ``(B, *spatial)`` with ``spatial`` at least ``pred``'s spatial size.
@@ -146,8 +152,8 @@ class WeightedCrossEntropyLoss(_Loss):
         pred = _plain(pred)
         if pred.ndim < 3:
             raise ValueError(f"pred must be (B, C, *spatial) logits, got shape {tuple(pred.shape)}.")
-        label = as_index_map(pred, label, "label")
-        weight = as_index_map(pred, weight, "weight")
+        label = to_prediction_layout(pred, label, "label")
+        weight = to_prediction_layout(pred, weight, "weight")
         if self.check_values:
             _check_values(label, weight, pred.shape[1])
         return pred, label.long(), weight

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
@@ -114,6 +115,8 @@ def dense_displacement(
         raise ValueError(
             f"offsets must be (D, *control_shape) with D = {dims} and >= 3 points per axis, got {tuple(offsets.shape)}."
         )
+    if len(spacing) != dims or min(spacing) <= 0:
+        raise ValueError(f"spacing must be {dims} positive control-point distances, got {tuple(spacing)!r}.")
     field = offsets.float()
     for size, g in zip(spatial_size, spacing):
         weights = _axis_weights(int(size), field.shape[1], float(g), interpolation)
@@ -158,7 +161,9 @@ def _warp_keys(transform: MapTransform, d: dict, grid: torch.Tensor | None, resa
 def _spatial_size(d: dict, key: Hashable, dims: int, name: str) -> tuple[int, ...]:
     size = tuple(int(n) for n in d[key].shape[1:])
     if len(size) != dims:
-        raise ValueError(f"{name} expects channel-first {dims}D data (C, *spatial), got {key!r} of shape {size}.")
+        raise ValueError(
+            f"{name} expects channel-first {dims}D data (C, *spatial), got {key!r} of shape {tuple(d[key].shape)}."
+        )
     return size
 
 
@@ -362,25 +367,13 @@ class GridElasticd(RandomizableTransform, MapTransform):
 
 class GridElastic3Dd(GridElasticd):
     """:class:`GridElasticd` for volumes (``spatial_dims=3``) with the 3D U-Net's parameters as defaults:
-    ``N(0, 4)`` voxel vectors on a 32-voxel grid, cubic B-spline.
+    ``N(0, 4)`` voxel vectors on a 32-voxel grid, cubic B-spline. Takes every argument of :class:`GridElasticd`
+    but ``spatial_dims``.
 
     Example::
 
         GridElastic3Dd(["image", "label", "weight"], mode=("bilinear", "nearest", "nearest"))
     """
 
-    def __init__(
-        self,
-        keys: KeysCollection,
-        prob: float = 1.0,
-        sigma: float | Sequence[float] = 4.0,
-        grid_spacing: float | Sequence[float] = 32,
-        interpolation: str = "bspline",
-        mode: str | Sequence[str] = ("bilinear", "nearest"),
-        padding_mode: str | Sequence[str] = "reflection",
-        device: torch.device | None = None,
-        allow_missing_keys: bool = False,
-    ) -> None:
-        super().__init__(
-            keys, 3, prob, sigma, grid_spacing, interpolation, mode, padding_mode, device, allow_missing_keys
-        )
+    def __init__(self, keys: KeysCollection, **kwargs: Any) -> None:
+        super().__init__(keys, spatial_dims=3, **kwargs)

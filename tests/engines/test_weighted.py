@@ -1,4 +1,8 @@
+import json
+from pathlib import Path
+
 import pytest
+import tifffile
 import torch
 from monai.bundle import ConfigParser
 from monai.data import DataLoader, Dataset
@@ -59,6 +63,10 @@ def test_split_label_weight_d_crops_to_the_prediction():
     assert out["label"].shape == out["weight"].shape == (1, 2, 4)
     assert out["label"][0].tolist() == [[13, 14, 15, 16], [19, 20, 21, 22]]
     assert torch.equal(out["weight"], 10 * out["label"])
+    # an evaluator's plain one-channel label is only cropped
+    plain = SplitLabelWeightd()({"pred": item["pred"], "label": label})
+    assert torch.equal(plain["label"], out["label"])
+    assert "weight" not in plain
     kept = SplitLabelWeightd(weight_key=None, pred_key=None)(item)
     assert kept["label"].shape == (1, 6, 6)
     assert "weight" not in kept
@@ -112,57 +120,37 @@ def test_supervised_trainer_end_to_end_with_a_valid_unet():
     assert 0.0 <= trainer.state.metrics["train_dice"] <= 1.0
 
 
-BUNDLE_TRAIN = {
-    "device": "$torch.device('cpu')",
-    "network_def": {
+def docs_train_config():
+    """The ``train.json`` shown in docs/training_recipe.md."""
+    text = (Path(__file__).parents[2] / "docs" / "training_recipe.md").read_text()
+    return json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
+
+
+def test_the_documented_bundle_config_builds_and_runs(tmp_path):
+    # the docs' train.json with the overrides a user would pass on the command line: tiny network and tiles
+    for folder in ("images", "labels", "weights"):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+    for i, item in enumerate(items()):
+        for folder, key in (("images", "image"), ("labels", "label"), ("weights", "weight")):
+            tifffile.imwrite(tmp_path / "data" / folder / f"case{i}.tif", item[key][0, :20, :16].numpy())
+    parser = ConfigParser(docs_train_config())
+    parser["bundle_root"] = str(tmp_path)
+    parser["network_def"] = {
         "_target_": "medunet.networks.UNet",
         "spatial_dims": 2,
         "in_channels": 1,
         "out_channels": 2,
         "channels": [4, 8],
         "padding": "valid",
-    },
-    "network": "$@network_def.to(@device)",
-    "loss": {
-        "_target_": "medunet.losses.PackedWeightLoss",
-        "loss": {"_target_": "medunet.losses.WeightedCrossEntropyLoss"},
-    },
-    "optimizer": {"_target_": "torch.optim.SGD", "params": "$@network.parameters()", "lr": 0.01, "momentum": 0.99},
-    "train": {
-        "preprocessing": {
-            "_target_": "Compose",
-            "transforms": [
-                {
-                    "_target_": "medunet.transforms.PaperElastic2Dd",
-                    "keys": ["image", "label", "weight"],
-                    "mode": ["bilinear", "nearest", "nearest"],
-                    "prob": 1.0,
-                }
-            ],
-        },
-        "dataset": {"_target_": "Dataset", "data": "$@train_items", "transform": "@train#preprocessing"},
-        "dataloader": {"_target_": "DataLoader", "dataset": "@train#dataset", "batch_size": 2, "shuffle": True},
-        "postprocessing": {"_target_": "Compose", "transforms": [{"_target_": "medunet.engines.SplitLabelWeightd"}]},
-        "trainer": {
-            "_target_": "SupervisedTrainer",
-            "device": "@device",
-            "max_epochs": 1,
-            "train_data_loader": "@train#dataloader",
-            "network": "@network",
-            "optimizer": "@optimizer",
-            "loss_function": "@loss",
-            "prepare_batch": {"_target_": "medunet.engines.PrepareBatchWithWeight", "weight_key": "weight"},
-            "postprocessing": "@train#postprocessing",
-        },
-    },
-}
-
-
-def test_bundle_config_builds_and_runs_the_trainer():
-    parser = ConfigParser(BUNDLE_TRAIN)
-    parser["train_items"] = items()
+    }
+    parser["train#preprocessing#transforms#4#spatial_border"] = 8
+    parser["train#preprocessing#transforms#5#roi_size"] = list(SIZE)
+    parser["train#dataloader#num_workers"] = 0
+    parser["train#trainer#max_epochs"] = 1
     trainer = parser.get_parsed_content("train#trainer")
     assert isinstance(trainer.prepare_batch, PrepareBatchWithWeight)
+    assert len(trainer.data_loader.dataset) == 2
     trainer.run()
     assert torch.isfinite(torch.as_tensor(trainer.state.output[0]["loss"]))
-    assert trainer.state.output[0]["label"].shape == (1, 10, 6)
+    assert trainer.state.output[0]["label"].shape == (2, 10, 6)  # one-hot, cropped to the prediction
+    assert 0.0 <= trainer.state.metrics["train_dice"] <= 1.0

@@ -83,6 +83,10 @@ def test_field_rejects_bad_input():
         dense_displacement(torch.zeros(2, 5, 5), (9, 9), (4, 4), "linear")
     with pytest.raises(ValueError, match=r"D = 2.*\(3, 5, 5\)"):
         dense_displacement(torch.zeros(3, 5, 5), (9, 9), (4, 4))
+    with pytest.raises(ValueError, match=r"2 positive.*\(4,\)"):
+        dense_displacement(torch.zeros(2, 5, 5), (9, 9), (4,))
+    with pytest.raises(ValueError, match="positive"):
+        dense_displacement(torch.zeros(2, 5, 5), (9, 9), (4, 0))
 
 
 # ---- identity, labels, consistency ------------------------------------------------------------------------------
@@ -297,7 +301,7 @@ def test_metatensor_meta_is_kept_and_invertd_still_inverts_the_other_transforms(
 def test_missing_keys_and_wrong_dimensions():
     t = GridElastic3Dd(["image", "label"], allow_missing_keys=True)
     assert t({"other": 1}) == {"other": 1}
-    with pytest.raises(ValueError, match=r"3D data.*\(12, 10\)"):
+    with pytest.raises(ValueError, match=r"3D data.*\(1, 12, 10\)"):
         GridElastic3Dd(["image", "label"])({"image": torch.zeros(1, 12, 10), "label": torch.zeros(1, 12, 10)})
     with pytest.raises(ValueError, match="2D data"):
         PaperElastic2Dd("image", mode="bilinear")({"image": torch.zeros(1, 8, 8, 8)})
