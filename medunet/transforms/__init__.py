@@ -1,9 +1,17 @@
-"""Transforms: the U-Net weight map and the touching-cell training targets.
+"""Transforms of the U-Net training recipe, as MONAI (dictionary) transforms.
 
 - :func:`unet_weight_map` / :class:`UNetWeightMapd`: ``w = w_c + w0 * exp(-(d1 + d2)^2 / (2 sigma^2))``.
 - :func:`instance_to_semantic` / :class:`InstanceToSemanticd`: instance labels -> background / cell / border.
+- :class:`PaperElastic2Dd`, :class:`GridElastic3Dd`: the elastic deformations of the 2D and 3D U-Net papers.
 """
 
+from medunet.transforms.elastic import (
+    GridElastic3Dd,
+    GridElasticd,
+    PaperElastic2Dd,
+    control_grid_shape,
+    dense_displacement,
+)
 from medunet.transforms.targets import (
     BACKGROUND,
     BORDER,
@@ -25,11 +33,16 @@ __all__ = [
     "BACKGROUND",
     "BORDER",
     "CELL",
+    "GridElastic3Dd",
+    "GridElasticd",
     "InstanceToSemantic",
     "InstanceToSemanticd",
+    "PaperElastic2Dd",
     "UNetWeightMap",
     "UNetWeightMapd",
     "class_weight_map",
+    "control_grid_shape",
+    "dense_displacement",
     "instance_border",
     "instance_to_semantic",
     "nearest_instance_distances",
