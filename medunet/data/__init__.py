@@ -1,25 +1,7 @@
-"""Data: the embedded synthetic datasets (:mod:`medunet.data.synthetic`) and atomic file writers."""
+"""Data: the embedded synthetic datasets and their writers.
 
-from medunet.data.synthetic import (
-    MODALITIES,
-    MSD_LABELS,
-    MSD_MODALITIES,
-    brain_affine,
-    make_brain_tumor_cases,
-    make_cells,
-    write_brats_dataset,
-    write_cell_dataset,
-    write_msd_dataset,
-)
-
-__all__ = [
-    "MODALITIES",
-    "MSD_LABELS",
-    "MSD_MODALITIES",
-    "brain_affine",
-    "make_brain_tumor_cases",
-    "make_cells",
-    "write_brats_dataset",
-    "write_cell_dataset",
-    "write_msd_dataset",
-]
+- :mod:`medunet.data.synthetic`: the public entry points (``make_cells``, ``write_cell_dataset``,
+  ``make_brain_tumor_cases``, ``write_msd_dataset``, ``write_brats_dataset``);
+- :mod:`medunet.data.cells`, :mod:`medunet.data.brain`: the two generators;
+- :mod:`medunet.data.fields`: smooth random fields; :mod:`medunet.data.io`: atomic NIfTI / TIFF / JSON writers.
+"""

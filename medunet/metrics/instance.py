@@ -118,7 +118,7 @@ def match_instances(
     """
     pred, target = as_tensor(pred, "pred"), as_tensor(target, "target")
     check_same_shape(pred, target)
-    maps = instance_maps(pred.long(), target.long(), label_components, connectivity)
+    maps = instance_maps(pred, target, label_components, connectivity)
     return _match(*maps, _check_threshold(iou_threshold))
 
 

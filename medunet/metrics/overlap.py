@@ -75,9 +75,9 @@ def _per_class(
     compute: Callable[..., torch.Tensor],
     pred: np.ndarray | torch.Tensor,
     target: np.ndarray | torch.Tensor,
-    num_classes: int | None,
-    include_background: bool,
-    ignore_empty: bool,
+    num_classes: int | None = None,
+    include_background: bool = False,
+    ignore_empty: bool = True,
 ) -> np.ndarray:
     """Run a MONAI per-class metric on two label maps of one image, returning one float64 value per class."""
     pred, target = as_tensor(pred, "pred"), as_tensor(target, "target")
@@ -89,35 +89,23 @@ def _per_class(
     return values[0].double().numpy()
 
 
-def iou(
-    pred: np.ndarray | torch.Tensor,
-    target: np.ndarray | torch.Tensor,
-    num_classes: int | None = None,
-    include_background: bool = False,
-    ignore_empty: bool = True,
-) -> np.ndarray:
+def iou(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor, **options) -> np.ndarray:
     """IoU per class of one image: label maps ``(*spatial)`` (numpy or torch) -> ``(num_classes - 1,)`` float64.
 
-    ``num_classes`` defaults to the largest label + 1 (at least 2). With ``ignore_empty`` a class absent from
-    ``target`` scores NaN; otherwise 1 if also absent from ``pred``, else 0. ``iou(p, t)[0]`` of binary masks is the
-    foreground IoU.
+    Options (keywords): ``num_classes`` (default: the largest label + 1, at least 2), ``include_background=False``,
+    ``ignore_empty=True`` (a class absent from ``target`` scores NaN; with ``False``, 1 if also absent from ``pred``,
+    else 0). ``iou(p, t)[0]`` of binary masks is the foreground IoU.
     """
-    return _per_class(compute_iou, pred, target, num_classes, include_background, ignore_empty)
+    return _per_class(compute_iou, pred, target, **options)
 
 
-def dice(
-    pred: np.ndarray | torch.Tensor,
-    target: np.ndarray | torch.Tensor,
-    num_classes: int | None = None,
-    include_background: bool = False,
-    ignore_empty: bool = True,
-) -> np.ndarray:
-    """Dice per class of one image, through ``monai.metrics.compute_dice``; arguments and result as in :func:`iou`.
+def dice(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor, **options) -> np.ndarray:
+    """Dice per class of one image, through ``monai.metrics.compute_dice``; options and result as in :func:`iou`.
 
     For batches use ``monai.metrics.DiceMetric(num_classes=..., include_background=False)``, which already takes
     label maps.
     """
-    return _per_class(compute_dice, pred, target, num_classes, include_background, ignore_empty)
+    return _per_class(compute_dice, pred, target, **options)
 
 
 def _pixel_error(pred: torch.Tensor, true: torch.Tensor, binary: bool) -> float:

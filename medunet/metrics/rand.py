@@ -82,7 +82,7 @@ def rand_error(
     """
     pred, target = as_tensor(pred, "pred"), as_tensor(target, "target")
     check_same_shape(pred, target)
-    return _rand_scores(*instance_maps(pred.long(), target.long(), label_components, connectivity))
+    return _rand_scores(*instance_maps(pred, target, label_components, connectivity))
 
 
 class RandErrorMetric(LabelMapMetric):

@@ -123,27 +123,26 @@ class Contingency(NamedTuple):
     pred_sizes: np.ndarray
 
 
-def _unique(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(ids, inverse, counts)`` of a flat int64 array, by counting (O(N)) when the labels are small non-negative
-    integers and by sorting otherwise."""
-    if x.size and x.min() >= 0 and x.max() < 4 * x.size + 1024:
-        counts = np.bincount(x)
-        ids = np.flatnonzero(counts)
-        lookup = np.zeros(len(counts), dtype=np.int64)
-        lookup[ids] = np.arange(len(ids))
-        return ids, lookup[x], counts[ids]
-    ids, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    return ids, inverse.reshape(-1), counts
-
-
 def contingency(true: torch.Tensor | np.ndarray, pred: torch.Tensor | np.ndarray) -> Contingency:
-    """Contingency table of two integer label maps of one image, in ``O(N)`` (``O(N log N)`` for huge label
-    values), with no loop over labels."""
+    """Contingency table of two integer label maps of one image, with no loop over labels: one counting pass over
+    the voxels when the labels are small non-negative integers (the usual case), sorting otherwise."""
     true = np.asarray(true.cpu() if isinstance(true, torch.Tensor) else true, dtype=np.int64).reshape(-1)
     pred = np.asarray(pred.cpu() if isinstance(pred, torch.Tensor) else pred, dtype=np.int64).reshape(-1)
-    true_ids, t, true_sizes = _unique(true)
-    pred_ids, p, pred_sizes = _unique(pred)
-    joint, _, counts = _unique(t * len(pred_ids) + p)
+    if true.size and min(true.min(), pred.min()) >= 0:
+        rows, cols = int(true.max()) + 1, int(pred.max()) + 1
+        if rows * cols <= 4 * true.size + 1024:
+            dense = np.bincount(true * cols + pred, minlength=rows * cols).reshape(rows, cols)
+            true_sizes, pred_sizes = dense.sum(axis=1), dense.sum(axis=0)
+            true_ids, pred_ids = np.flatnonzero(true_sizes), np.flatnonzero(pred_sizes)
+            table = dense[np.ix_(true_ids, pred_ids)]
+            true_index, pred_index = np.nonzero(table)
+            counts = table[true_index, pred_index]
+            return Contingency(
+                true_index, pred_index, counts, true_ids, pred_ids, true_sizes[true_ids], pred_sizes[pred_ids]
+            )
+    true_ids, t, true_sizes = np.unique(true, return_inverse=True, return_counts=True)
+    pred_ids, p, pred_sizes = np.unique(pred, return_inverse=True, return_counts=True)
+    joint, counts = np.unique(t.reshape(-1) * len(pred_ids) + p.reshape(-1), return_counts=True)
     return Contingency(
         true_index=joint // len(pred_ids),
         pred_index=joint % len(pred_ids),

@@ -3,6 +3,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from monai.bundle import ConfigParser
+from monai.handlers import IgniteMetricHandler
 from scipy import ndimage
 
 from medunet.metrics import InstanceMatchingMetric, match_instances
@@ -112,3 +114,17 @@ def test_rejects_bad_threshold():
         InstanceMatchingMetric(iou_threshold=0)
     with pytest.raises(ValueError, match="iou_threshold"):
         match_instances(np.ones((2, 2)), np.ones((2, 2)), iou_threshold=1.5)
+
+
+def test_handler_from_bundle_config():
+    config = {
+        "handler": {
+            "_target_": "IgniteMetricHandler",
+            "metric_fn": {"_target_": "medunet.metrics.InstanceMatchingMetric", "metric_name": ["precision", "recall"]},
+            "output_transform": "$monai.handlers.from_engine(['pred', 'label'])",
+        }
+    }
+    handler = ConfigParser(config).get_parsed_content("handler")
+    assert isinstance(handler, IgniteMetricHandler)
+    assert isinstance(handler.metric_fn, InstanceMatchingMetric)
+    assert handler.metric_fn.metric_name == ["precision", "recall"]
