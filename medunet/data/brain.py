@@ -65,6 +65,8 @@ _CONTRAST = np.array(
     ],
     dtype=np.float32,
 )
+_HEAD_MM = np.array([72.0, 90.0, 68.0])  # mean semi-axes of the head, scalp included
+_BRAIN_FRACTION = 0.85  # the brain surface, as a fraction of the head's normalised radius
 _MSD_LABEL = np.zeros(11, dtype=np.uint8)
 _MSD_LABEL[[_EDEMA, _NECROSIS, _NON_ENHANCING, _ENHANCING]] = (1, 2, 2, 3)
 
@@ -119,14 +121,14 @@ def _anatomy(rng: np.random.Generator, coords: np.ndarray, spacing: float) -> tu
     """Tissue map (uint8, the ``_AIR.._DEEP`` codes) of a head, and the brain mask (parenchyma, ventricles, sulci)."""
     shape = coords.shape[1:]
 
-    semi = np.array([72.0, 90.0, 68.0]) * rng.uniform(0.93, 1.03) * rng.uniform(0.96, 1.04, 3)
+    semi = _HEAD_MM * rng.uniform(0.93, 1.03) * rng.uniform(0.96, 1.04, 3)
     q = _ellipsoid(coords, (0, 0, 0), semi) + 0.012 * _noise(rng, shape, 25, spacing)
     tissue = np.full(shape, _AIR, dtype=np.uint8)
     tissue[q <= 1.0] = _SCALP
     tissue[q <= 0.93] = _SKULL
     tissue[q <= 0.865] = _CSF
-    brain = q <= 0.85
-    qb = q / 0.85  # 1 on the brain surface
+    brain = q <= _BRAIN_FRACTION
+    qb = q / _BRAIN_FRACTION  # 1 on the brain surface
 
     # cortex: a grey band whose inner border folds (gyri), cut by CSF sulci along zero-crossings of a noise field
     folds = _noise(rng, shape, 7, spacing)
@@ -154,7 +156,7 @@ def _tumour(rng: np.random.Generator, coords: np.ndarray, tissue: np.ndarray, br
     """Draw a tumour into ``tissue`` (in place) at a random place in one hemisphere."""
     shape = tissue.shape
     inside = np.argwhere(brain & (np.abs(coords[0]) > 14) & (tissue != _CSF))
-    depth = _ellipsoid(coords, (0, 0, 0), np.array([72.0, 90.0, 68.0]) * 0.85)
+    depth = _ellipsoid(coords, (0, 0, 0), _HEAD_MM * _BRAIN_FRACTION)
     candidates = inside[depth[tuple(inside.T)] < 0.7]
     centre_voxel = candidates[rng.integers(len(candidates))] if len(candidates) else np.array(shape) // 2
     centre = coords[(slice(None), *centre_voxel)]

@@ -5,6 +5,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from monai.bundle import ConfigParser
+from monai.data import load_decathlon_datalist
 from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged
 from scipy import ndimage
 
@@ -122,8 +123,9 @@ def test_write_msd_dataset_from_config_and_load_with_monai(tmp_path):
     assert image.shape == (24, 26, 20, 4) and image.get_data_dtype() == np.float32
     assert np.allclose(image.get_qform(), affine) and np.allclose(image.get_sform(), affine)
     assert nib.aff2axcodes(image.affine) == ("R", "A", "S")
+    datalist = load_decathlon_datalist(tmp_path / "dataset.json", data_list_key="training", base_dir=tmp_path)
     load = Compose([LoadImaged(["image", "label"]), EnsureChannelFirstd(["image", "label"])])
-    item = load({k: str(tmp_path / v) for k, v in on_disk["training"][0].items()})
+    item = load(datalist[0])
     assert np.allclose(item["image"].numpy(), images[0]) and np.array_equal(item["label"][0].numpy(), labels[0])
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [
         "BRATS_001.nii.gz", "BRATS_001.nii.gz", "BRATS_002.nii.gz", "BRATS_002.nii.gz", "dataset.json"

@@ -66,6 +66,12 @@ def test_metric_buffers_per_image_scores_and_averages(from_config):
     assert set(scores.aggregate()) == {"precision", "recall"}
 
 
+def test_metric_takes_lists_of_differently_sized_items():
+    items = [torch.tensor([[[1, 1, 2]]]), torch.tensor([[[[1, 2], [1, 2]]]])]  # (1, 1, 3) 2D and (1, 1, 2, 2) 3D
+    values = RandErrorMetric(label_components="none")(items, items)
+    assert values[:, 0].tolist() == [0.0, 0.0]
+
+
 def test_metric_takes_one_hot_predictions():
     true = torch.tensor([[0, 1, 1, 0, 1]])[None, None]
     logits = torch.stack([1 - true[:, 0], true[:, 0]], dim=1).float()  # (1, 2, 1, 5)
