@@ -133,7 +133,8 @@ def test_write_msd_dataset_from_config_and_load_with_monai(tmp_path):
 
 
 def test_write_brats_dataset_layout_and_numbering(tmp_path):
-    items = write_brats_dataset(tmp_path, n=2, shape=(20, 22, 18), seed=1)
+    config = {"_target_": "medunet.data.synthetic.write_brats_dataset", "directory": str(tmp_path), "n": 2}
+    items = ConfigParser({"items": {**config, "shape": [20, 22, 18], "seed": 1}}).get_parsed_content("items")
     _, labels, _ = make_brain_tumor_cases(2, shape=(20, 22, 18), seed=1, skull_stripped=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["BraTS2021_00000", "BraTS2021_00001"]
     names = sorted(p.name for p in (tmp_path / "BraTS2021_00001").iterdir())
