@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from medunet.data.fields import smooth_noise
 from medunet.data.io import write_json, write_nifti
+from medunet.data.synthetic.fields import smooth_noise
 
 __all__ = [
     "BRATS_SUFFIXES",

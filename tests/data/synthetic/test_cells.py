@@ -6,7 +6,7 @@ import tifffile
 from monai.bundle import ConfigParser
 from scipy import ndimage
 
-from medunet.data.cells import make_cells
+from medunet.data.synthetic.cells import make_cells
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from medunet.data.fields import smooth_noise
+from medunet.data.synthetic.fields import smooth_noise
 
 
 @pytest.mark.parametrize(("shape", "scale"), [((31, 17), 4.0), ((9, 10, 11), (1.0, 2.0, 3.0)), ((5,), 1.0)])

@@ -1,14 +1,14 @@
 """The embedded synthetic datasets, the default data of medunet's bundles: no download, reproducible from a seed.
 
 - 2D cell microscopy: :func:`make_cells` (arrays) and :func:`write_cell_dataset` (``images/`` + ``labels/`` TIFFs),
-  see :mod:`medunet.data.cells`.
+  see :mod:`medunet.data.synthetic.cells`.
 - 3D brain tumour MRI: :func:`make_brain_tumor_cases` (arrays), :func:`write_msd_dataset` (MSD Task01 layout) and
-  :func:`write_brats_dataset` (BraTS 2021 layout), see :mod:`medunet.data.brain`.
+  :func:`write_brats_dataset` (BraTS 2021 layout), see :mod:`medunet.data.synthetic.brain`.
 
 Every writer writes each file atomically (a temporary name, then ``os.replace``).
 """
 
-from medunet.data.brain import (
+from medunet.data.synthetic.brain import (
     MODALITIES,
     MSD_LABELS,
     MSD_MODALITIES,
@@ -17,7 +17,7 @@ from medunet.data.brain import (
     write_brats_dataset,
     write_msd_dataset,
 )
-from medunet.data.cells import make_cells, write_cell_dataset
+from medunet.data.synthetic.cells import make_cells, write_cell_dataset
 
 __all__ = [
     "MODALITIES",

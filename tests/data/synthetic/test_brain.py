@@ -9,7 +9,7 @@ from monai.data import load_decathlon_datalist
 from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged
 from scipy import ndimage
 
-from medunet.data.brain import FOV_MM, brain_affine, make_brain_tumor_cases
+from medunet.data.synthetic.brain import FOV_MM, brain_affine, make_brain_tumor_cases
 from medunet.transforms import MapBratsLabelsToMSD
 
 FLAIR, T1, T1GD, T2 = range(4)
