@@ -3,8 +3,19 @@
 - :func:`unet_weight_map` / :class:`UNetWeightMapd`: ``w = w_c + w0 * exp(-(d1 + d2)^2 / (2 sigma^2))``.
 - :func:`instance_to_semantic` / :class:`InstanceToSemanticd`: instance labels -> background / cell / border.
 - :class:`PaperElastic2Dd`, :class:`GridElastic3Dd`: the elastic deformations of the 2D and 3D U-Net papers.
+- :class:`ConvertMSDToBratsRegionsd`, :class:`BratsRegionsToMSDLabeld`, :class:`MapBratsLabelsToMSDd`: BraTS label
+  conventions (MSD labels <-> WT/TC/ET regions, original BraTS numbering).
 """
 
+from medunet.transforms.brats import (
+    REGION_NAMES,
+    BratsRegionsToMSDLabel,
+    BratsRegionsToMSDLabeld,
+    ConvertMSDToBratsRegions,
+    ConvertMSDToBratsRegionsd,
+    MapBratsLabelsToMSD,
+    MapBratsLabelsToMSDd,
+)
 from medunet.transforms.elastic import (
     GridElastic3Dd,
     GridElasticd,
@@ -33,10 +44,17 @@ __all__ = [
     "BACKGROUND",
     "BORDER",
     "CELL",
+    "REGION_NAMES",
+    "BratsRegionsToMSDLabel",
+    "BratsRegionsToMSDLabeld",
+    "ConvertMSDToBratsRegions",
+    "ConvertMSDToBratsRegionsd",
     "GridElastic3Dd",
     "GridElasticd",
     "InstanceToSemantic",
     "InstanceToSemanticd",
+    "MapBratsLabelsToMSD",
+    "MapBratsLabelsToMSDd",
     "PaperElastic2Dd",
     "UNetWeightMap",
     "UNetWeightMapd",
