@@ -311,20 +311,21 @@ def _to_msd(label: MetaTensor, numbering: str, path: str) -> MetaTensor:
     """``label`` in the MSD numbering as uint8; values outside the numbering raise DatasetError naming ``path``."""
     if numbering not in LABEL_VALUES:
         raise ValueError(f"`label_numbering` must be one of {sorted(LABEL_VALUES)}, got {numbering!r} for {path}.")
-    try:
-        values = as_label_array(label, "label")
-    except (TypeError, ValueError) as e:
-        raise DatasetError(f"{path}: {e}") from e
+    values = label.numpy()
+    if values.dtype != np.uint8:
+        try:
+            values = as_label_array(values, "label")
+        except (TypeError, ValueError) as e:
+            raise DatasetError(f"{path}: {e}") from e
+        values = np.minimum(values, 255).astype(np.uint8)
     allowed = LABEL_VALUES[numbering]
-    present = np.flatnonzero(np.bincount(values.ravel(), minlength=256)) if values.max(initial=0) < 256 else [-1]
-    unexpected = sorted(int(v) for v in set(present) - set(allowed))
-    if unexpected:
-        raise DatasetError(f"{path}: label values {unexpected} (expected {list(allowed)}, the {numbering} numbering)")
-    if numbering == "brats":
-        lut = np.zeros(max(BRATS_TO_MSD) + 1, np.uint8)
-        lut[list(BRATS_TO_MSD)] = list(BRATS_TO_MSD.values())
-        values = lut[values]
-    return convert_to_dst_type(values.astype(np.uint8), label, dtype=torch.uint8)[0]
+    lut = np.full(256, 255, np.uint8)  # 255: a value outside the numbering (and any id above 255)
+    lut[list(allowed)] = [BRATS_TO_MSD[v] for v in allowed] if numbering == "brats" else allowed
+    mapped = lut[values]
+    if (mapped == 255).any():
+        found = sorted({int(v) for v in np.unique(label.numpy()[mapped == 255])})
+        raise DatasetError(f"{path}: label values {found} (expected {list(allowed)}, the {numbering} numbering)")
+    return convert_to_dst_type(mapped, label, dtype=torch.uint8)[0]
 
 
 class LoadBrainTumorCased(MapTransform):

@@ -7,6 +7,7 @@ import tifffile
 import torch
 from monai.bundle import ConfigParser
 from monai.data import DataLoader, Dataset
+from monai.transforms import NormalizeIntensity, ScaleIntensityRangePercentiles
 
 from medunet.data.cells import (
     LoadCellImaged,
@@ -245,15 +246,26 @@ def test_rgb_option_repeats_grey(tmp_path):
     assert image.shape == (3, 16, 20) and torch.equal(image[0], image[2])
 
 
-def test_intensity_normalisation(tmp_path):
-    item = find_cell_images(write_folders(tmp_path))[0]
-    raw = tifffile.imread(item["image"]).astype(np.float64)
-    low, high = np.percentile(raw, [1, 99.8])
+def test_intensity_normalisation_matches_monai(tmp_path):
+    rgb = np.zeros((16, 20, 3), np.uint16)  # 16-bit RGB, all channels normalised together
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = np.arange(20), 2 * np.arange(16)[:, None], 30
+    rgb[2, 3, 1] = 900  # one bright pixel above the upper percentile
+    item = {"image": str(save_image(tmp_path / "rgb16.tif", rgb))}
+    raw = LoadCellImaged(keys="image", **RAW)(item)["image"]
+    np.testing.assert_array_equal(raw, rgb.transpose(2, 0, 1))
     scaled = LoadCellImaged(keys="image")(item)["image"]
-    np.testing.assert_allclose(scaled[0], (raw - low) / (high - low), atol=1e-5)
-    assert scaled.meta["filename_or_obj"] == item["image"]
+    expected = ScaleIntensityRangePercentiles(1, 99.8, 0, 1, clip=False)(raw)
+    np.testing.assert_allclose(scaled, expected, atol=1e-5)
+    assert scaled.max() > 1 and scaled.meta["filename_or_obj"] == item["image"]
     zscore = LoadCellImaged(keys="image", normalize="zscore")(item)["image"]
-    assert abs(float(zscore.mean())) < 1e-5 and abs(float(zscore.std(unbiased=False)) - 1) < 1e-4
+    np.testing.assert_allclose(zscore, NormalizeIntensity()(raw), atol=1e-5)
+
+
+def test_constant_image_normalises_to_zeros(tmp_path):
+    save_image(tmp_path / "flat.tif", np.full((4, 6), 7, np.uint8))
+    for normalize in ("percentile", "zscore"):
+        image = LoadCellImaged(keys="image", normalize=normalize)({"image": str(tmp_path / "flat.tif")})["image"]
+        assert torch.count_nonzero(image) == 0
 
 
 def test_load_size_mismatch_and_missing_frame(tmp_path):
