@@ -107,23 +107,30 @@ def image_info(path: str | os.PathLike) -> ImageInfo:
         raise DatasetError(f"{path}: not a readable TIFF / PNG image ({type(e).__name__}: {e})") from e
 
 
-def read_image_file(path: str | os.PathLike, frame: int | None = None) -> np.ndarray:
+def _frame_problem(path: str, info: ImageInfo, frame: int | None) -> str | None:
+    if frame is None and info.frames > 1:
+        return f"{path}: {info.frames} frames (expected one image, or items with a 'frame')"
+    if frame is not None and not 0 <= frame < info.frames:
+        return f"{path}: no frame {frame} (expected 0..{info.frames - 1})"
+    return None
+
+
+def read_image_file(path: str | os.PathLike, frame: int | None = None, palette: str = "rgb") -> np.ndarray:
     """Pixels of one image (page ``frame`` of a stack) as ``(H, W)`` or ``(H, W, C)``, in the file's dtype.
 
-    PNG palette images give their palette indices (label images); planar TIFF samples are moved last.
+    Planar TIFF samples are moved last. A palette PNG gives its colours (``palette="rgb"``) or its palette indices
+    (``palette="indices"``, for label images whose ids are the indices).
 
     Raises:
         DatasetError: unreadable file, or a stack without ``frame`` / ``frame`` out of range, naming the file.
     """
-    info = image_info(path)
-    if frame is None and info.frames > 1:
-        raise DatasetError(f"{path}: {info.frames} frames (expected one image, or an item with a 'frame')")
-    if not 0 <= (frame or 0) < info.frames:
-        raise DatasetError(f"{path}: no frame {frame} (expected 0..{info.frames - 1})")
+    problem = _frame_problem(os.fspath(path), image_info(path), frame)
+    if problem:
+        raise DatasetError(problem)
     try:
         if os.fspath(path).lower().endswith(".png"):
             with Image.open(path) as image:
-                return np.array(image)
+                return np.array(image.convert("RGBA") if image.mode == "P" and palette == "rgb" else image)
         with tifffile.TiffFile(path) as tif:
             array = tif.asarray(key=frame or 0)
             axes = [a for a in tif.series[0].axes if a in "YXS"]
@@ -268,14 +275,6 @@ def find_cell_images(dataset_dir: str | os.PathLike, layout: str = "auto", label
     return items
 
 
-def _frame_problem(path: str, info: ImageInfo, frame: int | None) -> str | None:
-    if frame is None and info.frames > 1:
-        return f"{path}: {info.frames} frames (expected one image, or items with a 'frame')"
-    if frame is not None and not 0 <= frame < info.frames:
-        return f"{path}: no frame {frame} (expected 0..{info.frames - 1})"
-    return None
-
-
 def _info(path: str, frame: int | None, problems: list[str]) -> ImageInfo | None:
     """The header of ``path`` if it is readable and holds ``frame``, else None with the problem noted."""
     try:
@@ -326,7 +325,7 @@ def check_cell_images(items: Sequence[dict]) -> list[dict]:
 
 
 def _label_array(path: str, frame: int | None = None) -> np.ndarray:
-    array = read_image_file(path, frame)
+    array = read_image_file(path, frame, palette="indices")
     if array.ndim != 2:
         raise DatasetError(f"{path}: shape {array.shape} (expected a single-channel label image)")
     try:

@@ -8,6 +8,7 @@ import torch
 from monai.bundle import ConfigParser
 from monai.data import DataLoader, Dataset
 from monai.transforms import NormalizeIntensity, ScaleIntensityRangePercentiles
+from PIL import Image
 
 from medunet.data.cells import (
     LoadCellImaged,
@@ -319,3 +320,15 @@ def test_prepare_generates_into_an_empty_folder_and_refuses_others(tmp_path, cap
     with pytest.raises(DatasetError, match="no cell images found"):
         prepare_cell_dataset(tmp_path / "other", make_synthetic)
     assert len(calls) == 1
+
+
+def test_palette_png_colours_for_images_indices_for_labels(tmp_path):
+    indices = np.zeros((4, 6), np.uint8)
+    indices[1:3, 1:3], indices[1:3, 4:6] = 1, 2
+    palette = Image.fromarray(indices)  # "L", made "P" by putpalette
+    palette.putpalette([0, 0, 0, 200, 10, 10, 10, 200, 10] + [0] * 759)
+    palette.save(tmp_path / "p.png")
+    item = {"image": str(tmp_path / "p.png"), "label": str(tmp_path / "p.png")}
+    data = LoadCellImaged(**RAW)(item)
+    np.testing.assert_array_equal(data["label"][0], indices)  # palette indices are the ids
+    assert data["image"].shape == (3, 4, 6) and data["image"][:, 1, 1].tolist() == [200, 10, 10]
