@@ -7,8 +7,11 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 import tifffile
 from PIL import Image
+
+from medunet.data.datalist import DatasetError
 
 AFFINE = np.array([[-2.0, 0, 0, 90], [0, 2.0, 0, -120], [0, 0, 3.0, -60], [0, 0, 0, 1]])
 SHAPE = (8, 7, 6)  # odd sizes on purpose
@@ -124,3 +127,24 @@ def write_dsb(root: Path) -> Path:
             mask[2 + 6 * k : 6 + 6 * k, 3:9] = 255
             save_image(root / case / "masks" / f"m{k}.png", mask)
     return root
+
+
+UNUSABLE = ("empty", "missing", "other files")
+
+
+def unusable_folder(tmp_path: Path, state: str) -> Path:
+    """A folder that holds no dataset: ``"empty"``, ``"missing"`` or ``"other files"`` (plus a macOS junk file)."""
+    folder = tmp_path / "data"
+    if state != "missing":
+        folder.mkdir()
+    if state == "other files":
+        (folder / "notes.txt").write_text("x")
+        (folder / "._notes.txt").write_text("x")
+    return folder
+
+
+def problems_of(call, *args, **kwargs) -> str:
+    """The message of the DatasetError that ``call(*args, **kwargs)`` must raise."""
+    with pytest.raises(DatasetError) as info:
+        call(*args, **kwargs)
+    return str(info.value)

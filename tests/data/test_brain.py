@@ -22,14 +22,17 @@ from medunet.data.brain import (
     prepare_brain_tumor_dataset,
 )
 from medunet.data.datalist import DatasetError
-from tests.data.layouts import AFFINE, SHAPE, brain_label, save_nifti, write_brats, write_msd
-
-
-def problems_of(call, *args):
-    with pytest.raises(DatasetError) as info:
-        call(*args)
-    return str(info.value)
-
+from tests.data.layouts import (
+    AFFINE,
+    SHAPE,
+    UNUSABLE,
+    brain_label,
+    problems_of,
+    save_nifti,
+    unusable_folder,
+    write_brats,
+    write_msd,
+)
 
 # finding cases
 
@@ -80,14 +83,9 @@ def test_msd_label_missing(tmp_path):
     )
 
 
-@pytest.mark.parametrize("state", ["empty", "missing", "other files"])
+@pytest.mark.parametrize("state", UNUSABLE)
 def test_unrecognised_folder_names_it_and_both_layouts(tmp_path, state):
-    folder = tmp_path / "data"
-    if state != "missing":
-        folder.mkdir()
-    if state == "other files":
-        (folder / "notes.txt").write_text("x")
-        (folder / "._notes.txt").write_text("x")
+    folder = unusable_folder(tmp_path, state)
     text = problems_of(find_brain_tumor_cases, folder)
     assert text.startswith(f"{folder}: ") and "MSD Task01 layout" in text and "BraTS 2021 layout" in text
     assert ("folder not found" in text) == (state == "missing")

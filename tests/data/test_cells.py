@@ -20,9 +20,12 @@ from medunet.data.cells import (
 )
 from medunet.data.datalist import DatasetError
 from tests.data.layouts import (
+    UNUSABLE,
     cell_labels,
     membrane_labels,
+    problems_of,
     save_image,
+    unusable_folder,
     write_ctc,
     write_dsb,
     write_folders,
@@ -30,12 +33,6 @@ from tests.data.layouts import (
 )
 
 RAW = {"normalize": None}
-
-
-def problems_of(call, *args, **kwargs):
-    with pytest.raises(DatasetError) as info:
-        call(*args, **kwargs)
-    return str(info.value)
 
 
 # finding images
@@ -117,13 +114,9 @@ def test_layout_forced_ambiguous_or_unknown(tmp_path):
         find_cell_images(tmp_path, layout="tiles")
 
 
-@pytest.mark.parametrize("state", ["empty", "missing", "other files"])
+@pytest.mark.parametrize("state", UNUSABLE)
 def test_unrecognised_folder_names_it_and_the_layouts(tmp_path, state):
-    folder = tmp_path / "data"
-    if state != "missing":
-        folder.mkdir()
-    if state == "other files":
-        (folder / "readme.md").write_text("x")
+    folder = unusable_folder(tmp_path, state)
     text = problems_of(find_cell_images, folder)
     assert text.startswith(f"{folder}: ") and all(name in text for name in ("folders", "ctc", "isbi2012", "dsb2018"))
 
