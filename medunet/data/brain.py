@@ -125,8 +125,9 @@ def _msd_cases(folder: Path, labels: bool, problems: list[str]) -> list[dict]:
             problems.append(f"{image}: no label in dataset.json (expected 'label': './labelsTr/{image.name}')")
         elif labels and not label.is_file():
             problems.append(f"{label}: label not found (expected the label of {image})")
-        label = Path(os.path.normpath(label)) if labels and label is not None else None
-        items.append(_item(os.path.normpath(image), _case_name(image), "msd", label))
+        else:
+            label = Path(os.path.normpath(label)) if labels else None
+            items.append(_item(os.path.normpath(image), _case_name(image), "msd", label))
     return items
 
 
@@ -171,7 +172,7 @@ def _find(folder: Path, labels: bool) -> list[dict]:
         items = _msd_cases(folder, labels, problems)
     else:
         items = _brats_cases(folder, labels, problems)
-    raise_problems(problems, f"brain tumour dataset {folder}")
+    raise_problems(problems, f"brain tumour dataset {folder}", items)
     if not items:
         raise folder_error(folder, "brain tumour dataset", LAYOUTS)
     return items

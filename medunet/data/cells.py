@@ -192,6 +192,7 @@ def _isbi2012(folder: Path, labels: bool, problems: list[str]) -> list[dict]:
             label_frames = image_info(label).frames
             if label_frames != frames:
                 problems.append(f"{label}: {label_frames} frames (expected {frames}, like {volume})")
+            frames = min(frames, label_frames)
             item |= {"label": str(label), "label_kind": "membrane"}
         items += [{**item, "frame": k, "name": f"{volume.stem}_{k:03d}"} for k in range(frames)]
     return items
@@ -269,7 +270,7 @@ def find_cell_images(dataset_dir: str | os.PathLike, layout: str = "auto", label
         items = _FINDERS[layouts[0]](folder, labels, problems)
     else:
         items = [i for p in visible_files(folder, SUFFIXES) for i in _stack_items(p)] if not labels else []
-    raise_problems(problems, f"cell dataset {folder} ({layouts[0] if layouts else 'plain'} layout)")
+    raise_problems(problems, f"cell dataset {folder} ({layouts[0] if layouts else 'plain'} layout)", items)
     if not items:
         raise folder_error(folder, "cell images", f"the {layouts[0]} layout" if layouts else LAYOUTS)
     return items

@@ -65,20 +65,27 @@ class DatasetError(ValueError):
         problems: one line per problem, ``"path: problem (expected ...)"``; the message shows the first
             ``max_lines`` and counts the rest. All of them stay available as ``error.problems``.
         max_lines: how many problem lines the message shows.
+        items: the datalist items that were found fine despite the problems (a discovery error), so that
+            :func:`prepare_dataset` can check them too and report everything at once; None otherwise.
     """
 
-    def __init__(self, message: str, problems: Sequence[str] = (), max_lines: int = MAX_LINES) -> None:
-        self.problems = list(problems)
+    def __init__(
+        self, message: str, problems: Sequence[str] = (), max_lines: int = MAX_LINES, items: list | None = None
+    ) -> None:
+        self.problems, self.items, self.what = list(problems), items, message
         lines = [message, *(f"  {p}" for p in self.problems[:max_lines])]
         if len(self.problems) > max_lines:
             lines.append(f"  ... and {len(self.problems) - max_lines} more problem(s)")
         super().__init__("\n".join(lines))
 
 
-def raise_problems(problems: Sequence[str], what: str) -> None:
-    """Raise one :class:`DatasetError` listing ``problems`` (if any) under the headline ``"{what}: N problem(s)"``."""
+def raise_problems(problems: Sequence[str], what: str, items: list | None = None) -> None:
+    """Raise one :class:`DatasetError` listing ``problems`` (if any) under the headline ``"{what}: N problem(s)"``;
+    ``items``: the usable items found so far (see :class:`DatasetError`)."""
     if problems:
-        raise DatasetError(f"{what}: {len(problems)} problem(s)", problems)
+        error = DatasetError(f"{what}: {len(problems)} problem(s)", problems, items=items)
+        error.what = what
+        raise error
 
 
 def is_hidden(path: str | os.PathLike) -> bool:
@@ -332,8 +339,9 @@ def prepare_dataset(
       given: ``make_synthetic(folder)`` writes the dataset into a hidden staging folder inside ``dataset_dir``,
       whose entries are then moved into place (an interrupted generation leaves only a hidden ``.partial-*``
       folder, never half a dataset). The writer must store relative paths only (as MSD's ``dataset.json`` does).
-    - anything else: ``find`` and ``check`` must accept it, else their DatasetError propagates. A folder with
-      other files is never written into.
+    - anything else: ``find`` and ``check`` must accept it, else one DatasetError lists the problems of both (the
+      files ``find`` misses and those ``check`` finds broken among the rest). A folder with other files is never
+      written into.
 
     Args:
         dataset_dir: the dataset folder.
@@ -350,9 +358,21 @@ def prepare_dataset(
         raise DatasetError(f"{folder}: not a folder (expected a dataset folder)")
     if make_synthetic is not None and (not folder.exists() or not visible_entries(folder)):
         _generate(folder, make_synthetic, description)
-    items = find(str(folder))
-    if check is not None:
-        check(items)
+    try:
+        items, found = find(str(folder)), None
+    except DatasetError as e:
+        if e.items is None:  # not a dataset at all
+            raise
+        items, found = e.items, e
+    try:
+        if check is not None:
+            check(items)
+    except DatasetError as e:
+        if found is None:
+            raise
+        raise_problems(found.problems + e.problems, found.what)  # missing and broken files in one report
+    if found is not None:
+        raise found
     return items
 
 

@@ -313,3 +313,12 @@ def test_malformed_dataset_json_and_ambiguous_files(tmp_path):
     brats = write_brats(tmp_path / "brats", n=1)
     save_nifti(brats / "BraTS2021_00000" / "BraTS2021_00000_t2.nii", np.zeros(SHAPE, np.float32))
     assert "BraTS2021_00000: 2 files for t2 (expected one" in problems_of(find_brain_tumor_cases, brats)
+
+
+def test_prepare_reports_missing_and_broken_files_together(tmp_path):
+    write_brats(tmp_path, n=3)
+    (tmp_path / "BraTS2021_00001" / "BraTS2021_00001_t1ce.nii.gz").unlink()
+    (tmp_path / "BraTS2021_00002" / "BraTS2021_00002_seg.nii.gz").write_bytes(b"not NIfTI")
+    text = problems_of(prepare_brain_tumor_dataset, tmp_path, None)
+    assert text.startswith(f"brain tumour dataset {tmp_path}: 2 problem(s)")
+    assert "BraTS2021_00001: missing t1ce" in text and "BraTS2021_00002_seg.nii.gz: not a readable NIfTI" in text

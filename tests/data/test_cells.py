@@ -325,3 +325,12 @@ def test_palette_png_colours_for_images_indices_for_labels(tmp_path):
     data = LoadCellImaged(**RAW)(item)
     np.testing.assert_array_equal(data["label"][0], indices)  # palette indices are the ids
     assert data["image"].shape == (3, 4, 6) and data["image"][:, 1, 1].tolist() == [200, 10, 10]
+
+
+def test_prepare_reports_unmatched_and_broken_files_together(tmp_path):
+    write_folders(tmp_path)
+    save_image(tmp_path / "images" / "cell_c.tif", np.zeros((16, 20), np.uint8))
+    save_image(tmp_path / "labels" / "cell_a.tif", np.zeros((16, 21), np.uint16))
+    text = problems_of(prepare_cell_dataset, tmp_path)
+    assert text.startswith(f"cell dataset {tmp_path} (folders layout): 2 problem(s)")
+    assert "cell_c.tif: no label" in text and "cell_a.tif: size 16x21 (expected 16x20" in text

@@ -20,6 +20,7 @@ from medunet.data.datalist import (
     visible_entries,
     write_label_image,
 )
+from tests.data.layouts import problems_of
 
 
 def cases(n, folder="/data"):
@@ -310,3 +311,22 @@ def test_save_label_imaged_from_config(tmp_path):
     saver = ConfigParser(config).get_parsed_content("saver")
     saver({"name": "c", "pred": np.ones((1, 2, 3), np.int32)})
     assert (tmp_path / "c_pred.tif").is_file()
+
+
+def test_prepare_merges_discovery_and_check_problems(tmp_path):
+    make_marker(tmp_path)
+
+    def find_partly(folder):
+        raise_problems([f"{folder}/lost.txt: missing"], f"toy dataset {folder}", items=find_marker(folder))
+
+    def check_fails(items):
+        raise_problems([f"{items[0]['image']}: broken"], "check")
+
+    text = problems_of(prepare_dataset, tmp_path, find=find_partly, check=check_fails)
+    assert text.splitlines() == [
+        f"toy dataset {tmp_path}: 2 problem(s)",
+        f"  {tmp_path}/lost.txt: missing",
+        f"  {tmp_path / 'marker.txt'}: broken",
+    ]
+    text = problems_of(prepare_dataset, tmp_path, find=find_partly, check=len)
+    assert text.splitlines()[1:] == [f"  {tmp_path}/lost.txt: missing"]  # the check passes, the discovery error stays
