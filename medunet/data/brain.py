@@ -8,8 +8,9 @@ Two layouts are recognised, each with four MRI contrasts in the order FLAIR, T1,
   labels 1 necrosis (NCR), 2 edema (ED), 4 enhancing (ET). :class:`LoadBrainTumorCased` maps them to the MSD
   numbering (1 -> 2, 2 -> 1, 4 -> 3), so a model sees one numbering whatever the layout.
 
-Datalist items: ``{"image": path | [flair, t1, t1ce, t2], "label": path, "case": id, "label_numbering": "msd" |
-"brats"}`` with absolute paths; inference items have no ``"label"``.
+Datalist items: ``{"image": path | [flair, t1, t1ce, t2], "label": path, "case": id, "numbering": "msd" |
+"brats"}`` with absolute paths; inference items have no ``"label"``. (No item key starts with ``label_`` or
+``image_``: MONAI's ``Spacingd`` takes every such key as a metadata dict of the NIfTI it resamples.)
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _case_name(path: Path) -> str:
 
 
 def _item(image: str | list[str], case: str, numbering: str, label: Path | None) -> dict:
-    item = {"image": image, "case": case, "label_numbering": numbering}
+    item = {"image": image, "case": case, "numbering": numbering}
     if label is not None:
         item["label"] = str(label)
     return item
@@ -187,7 +188,7 @@ def find_brain_tumor_cases(dataset_dir: str | os.PathLike) -> list[dict]:
     other files (``name_mapping.csv``, ...) are ignored.
 
     Returns:
-        items ``{"image", "label", "case", "label_numbering"}`` with absolute paths (see the module docstring).
+        items ``{"image", "label", "case", "numbering"}`` with absolute paths (see the module docstring).
 
     Raises:
         DatasetError: folder missing, empty or of neither layout (naming both layouts), or listing every missing
@@ -197,7 +198,7 @@ def find_brain_tumor_cases(dataset_dir: str | os.PathLike) -> list[dict]:
 
 
 def find_brain_tumor_images(path: str | os.PathLike) -> list[dict]:
-    """Inference inputs, labels not needed: items ``{"image", "case", "label_numbering"}`` without ``"label"``.
+    """Inference inputs, labels not needed: items ``{"image", "case", "numbering"}`` without ``"label"``.
 
     ``path`` is one of: a 4D NIfTI file; a folder of 4D NIfTI files (e.g. MSD's ``imagesTs``); an MSD folder
     (``imagesTs`` if it holds images, else ``imagesTr``); a BraTS folder of case folders; one BraTS case folder.
@@ -311,7 +312,7 @@ def check_brain_tumor_cases(items: Sequence[dict]) -> list[dict]:
 def _to_msd(label: MetaTensor, numbering: str, path: str) -> MetaTensor:
     """``label`` in the MSD numbering as uint8; values outside the numbering raise DatasetError naming ``path``."""
     if numbering not in LABEL_VALUES:
-        raise ValueError(f"`label_numbering` must be one of {sorted(LABEL_VALUES)}, got {numbering!r} for {path}.")
+        raise ValueError(f"`numbering` must be one of {sorted(LABEL_VALUES)}, got {numbering!r} for {path}.")
     values = label.numpy()
     if values.dtype != np.uint8:
         try:
@@ -335,7 +336,7 @@ class LoadBrainTumorCased(MapTransform):
     - image: an MSD 4D file or the four BraTS files (stacked in FLAIR, T1, T1ce, T2 order) -> float32
       ``(4, X, Y, Z)``; its meta ``filename_or_obj`` is the (first) file, ``"case"`` the item's case id.
     - label: -> uint8 ``(1, X, Y, Z)`` in the MSD numbering (1 edema, 2 necrosis / non-enhancing, 3 enhancing),
-      mapped from the BraTS numbering when ``item["label_numbering"] == "brats"`` (default ``"msd"``).
+      mapped from the BraTS numbering when ``item["numbering"] == "brats"`` (default ``"msd"``).
 
     MONAI's :class:`~monai.data.NibabelReader` reads the files (through :class:`~monai.transforms.LoadImage`,
     ``image_only``, ``ensure_channel_first``), so the meta holds the affine, ``original_affine`` and
@@ -389,7 +390,7 @@ class LoadBrainTumorCased(MapTransform):
             name = _first(paths)
             volume = self._load(paths, is_label)
             if is_label:
-                volume = _to_msd(volume, d.get("label_numbering", "msd"), os.fspath(name))
+                volume = _to_msd(volume, d.get("numbering", "msd"), os.fspath(name))
             elif self.image_channels is not None and volume.shape[0] != self.image_channels:
                 raise DatasetError(f"{name}: {volume.shape[0]} channel(s) (expected {self.image_channels})")
             if "case" in d:

@@ -12,7 +12,7 @@ Four layouts, auto-detected (or forced with ``layout=``):
 - ``"dsb2018"``: ``<id>/images/<id>.png`` (RGBA) + ``<id>/masks/*.png`` (one binary mask per nucleus), painted into
   one instance image with ids 1..N in file-name order.
 
-Datalist items: ``{"image": path, "label": path | [mask paths], "name": unique id, "label_kind": "instance" |
+Datalist items: ``{"image": path, "label": path | [mask paths], "name": unique id, "annotation": "instance" |
 "binary" | "membrane" | "masks"}`` plus ``"frame"`` (page index) for multipage stacks and ``"sequence"`` for CTC.
 Arrays are ``(H, W)`` as numpy / tifffile / Pillow store them (rows first), not MONAI's PIL-reader ``(W, H)``.
 """
@@ -49,7 +49,7 @@ from medunet.transforms._arrays import as_label_array
 
 __all__ = [
     "CELL_LAYOUTS",
-    "LABEL_KINDS",
+    "ANNOTATIONS",
     "ImageInfo",
     "LoadCellImaged",
     "check_cell_images",
@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 CELL_LAYOUTS = ("folders", "ctc", "isbi2012", "dsb2018")
-LABEL_KINDS = ("instance", "binary", "membrane", "masks")
+ANNOTATIONS = ("instance", "binary", "membrane", "masks")
 SUFFIXES = (".tif", ".tiff", ".png")
 LAYOUTS = (
     "folders (images/<name>.tif + labels/<name>.tif), ctc (01/t000.tif + 01_GT/SEG/man_seg000.tif), "
@@ -152,7 +152,7 @@ def _folders(folder: Path, labels: bool, problems: list[str]) -> list[dict]:
     problems += [f"{p}: no label {p.stem}.tif or .png in {folder / 'labels'}" for p in images if p.stem not in by_stem]
     problems += [f"{p}: no image {p.stem}.* in {folder / 'images'}" for s, p in by_stem.items() if s not in names]
     return [
-        {"image": str(p), "label": str(by_stem[p.stem]), "name": p.stem, "label_kind": "instance"}
+        {"image": str(p), "label": str(by_stem[p.stem]), "name": p.stem, "annotation": "instance"}
         for p in images
         if p.stem in by_stem
     ]
@@ -175,7 +175,7 @@ def _ctc(folder: Path, labels: bool, problems: list[str]) -> list[dict]:
                 problems.append(f"{label}: no frame t{t:03d}.tif in {sequence} (expected the annotated image)")
                 continue
             item = {"image": str(frames[t]), "name": f"{sequence.name}_{frames[t].stem}", "sequence": sequence.name}
-            items.append(item | ({"label": str(label), "label_kind": "instance"} if labels else {}))
+            items.append(item | ({"label": str(label), "annotation": "instance"} if labels else {}))
     return items
 
 
@@ -193,7 +193,7 @@ def _isbi2012(folder: Path, labels: bool, problems: list[str]) -> list[dict]:
             if label_frames != frames:
                 problems.append(f"{label}: {label_frames} frames (expected {frames}, like {volume})")
             frames = min(frames, label_frames)
-            item |= {"label": str(label), "label_kind": "membrane"}
+            item |= {"label": str(label), "annotation": "membrane"}
         items += [{**item, "frame": k, "name": f"{volume.stem}_{k:03d}"} for k in range(frames)]
     return items
 
@@ -210,7 +210,7 @@ def _dsb2018(folder: Path, labels: bool, problems: list[str]) -> list[dict]:
         if labels and not masks:
             problems.append(f"{case / 'masks'}: no mask files (expected one binary PNG per nucleus)")
         elif labels:
-            item |= {"label": [str(m) for m in masks], "label_kind": "masks"}
+            item |= {"label": [str(m) for m in masks], "annotation": "masks"}
         items.append(item)
     return items
 
@@ -372,7 +372,7 @@ class LoadCellImaged(MapTransform):
     MONAI's ``ScaleIntensityRangePercentiles(clip=False)`` / ``NormalizeIntensity()``, computed in numpy (the whole
     load of a 512x512 16-bit TIFF takes 6 ms against 170 ms with MONAI's transforms, ``benchmarks/bench_datasets.py``).
 
-    Label, by the item's ``"label_kind"`` (default ``"instance"``):
+    Label, by the item's ``"annotation"`` (default ``"instance"``):
 
     - ``"instance"``: ids as stored; a 0/1 or 0/255 mask is taken as binary (below);
     - ``"binary"``: connected components of the pixels > 0;
@@ -447,11 +447,11 @@ class LoadCellImaged(MapTransform):
         return MetaTensor(torch.from_numpy(image), meta=_meta(path, frame, image.shape))
 
     def _label(self, label: str | Sequence[str], kind: str, frame: int | None) -> MetaTensor:
-        if kind not in LABEL_KINDS:
-            raise ValueError(f"`label_kind` must be one of {LABEL_KINDS}, got {kind!r} for {label}.")
+        if kind not in ANNOTATIONS:
+            raise ValueError(f"`annotation` must be one of {ANNOTATIONS}, got {kind!r} for {label}.")
         if kind == "masks":
             if isinstance(label, (str, os.PathLike)):
-                raise DatasetError(f"{label}: label_kind 'masks' needs a list of mask files, got one path")
+                raise DatasetError(f"{label}: annotation 'masks' needs a list of mask files, got one path")
             values, path = _paint_masks([os.fspath(p) for p in label]), os.path.dirname(os.fspath(label[0]))
         else:
             path = os.fspath(label)
@@ -468,7 +468,7 @@ class LoadCellImaged(MapTransform):
         frame, first = d.get("frame"), None
         for key in self.key_iterator(d):
             if key == self.label_key:
-                d[key] = self._label(d[key], d.get("label_kind", "instance"), frame)
+                d[key] = self._label(d[key], d.get("annotation", "instance"), frame)
             else:
                 d[key] = self._image(os.fspath(d[key]), frame)
             name = d[key].meta["filename_or_obj"]

@@ -11,7 +11,7 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 from monai.data import DataLoader, Dataset, decollate_batch
-from monai.transforms import SaveImage
+from monai.transforms import Compose, Invertd, Orientationd, SaveImage, Spacingd
 
 from medunet.data.brain import (
     LoadBrainTumorCased,
@@ -46,7 +46,7 @@ def test_find_msd_ignores_macos_junk(tmp_path, dataset_json):
         "image": str(tmp_path / "imagesTr" / "BRATS_001.nii.gz"),
         "label": str(tmp_path / "labelsTr" / "BRATS_001.nii.gz"),
         "case": "BRATS_001",
-        "label_numbering": "msd",
+        "numbering": "msd",
     }
 
 
@@ -59,7 +59,7 @@ def test_find_brats_in_modality_order(tmp_path, ext):
         "image": [str(case / f"BraTS2021_00001_{m}{ext}") for m in ("flair", "t1", "t1ce", "t2")],
         "label": str(case / f"BraTS2021_00001_seg{ext}"),
         "case": "BraTS2021_00001",
-        "label_numbering": "brats",
+        "numbering": "brats",
     }
 
 
@@ -113,7 +113,7 @@ def test_find_images_for_inference(tmp_path):
     assert [i["case"] for i in find_brain_tumor_images(msd)] == ["BRATS_001", "BRATS_002"]  # imagesTr, no imagesTs
     save_nifti(msd / "imagesTs" / "BRATS_485.nii.gz", np.zeros((*SHAPE, 4), np.float32))
     (msd / "imagesTs" / "._BRATS_485.nii.gz").write_bytes(b"junk")
-    expected = [{"image": str(msd / "imagesTs" / "BRATS_485.nii.gz"), "case": "BRATS_485", "label_numbering": "msd"}]
+    expected = [{"image": str(msd / "imagesTs" / "BRATS_485.nii.gz"), "case": "BRATS_485", "numbering": "msd"}]
     assert find_brain_tumor_images(msd) == expected  # MSD root: the test images
     assert find_brain_tumor_images(msd / "imagesTs") == expected  # a folder of 4D files
     assert find_brain_tumor_images(msd / "imagesTs" / "BRATS_485.nii.gz") == expected  # one file
@@ -213,8 +213,8 @@ def test_label_values_outside_the_numbering(tmp_path):
     item = find_brain_tumor_cases(tmp_path)[0]
     with pytest.raises(DatasetError, match=rf"{seg}: label values \[3\] \(expected \[0, 1, 2, 4\], the brats"):
         LoadBrainTumorCased()(item)
-    with pytest.raises(ValueError, match="label_numbering"):
-        LoadBrainTumorCased()({**item, "label_numbering": "other"})
+    with pytest.raises(ValueError, match="numbering"):
+        LoadBrainTumorCased()({**item, "numbering": "other"})
 
 
 def test_image_label_shape_mismatch_while_loading(tmp_path):
@@ -322,3 +322,24 @@ def test_prepare_reports_missing_and_broken_files_together(tmp_path):
     text = problems_of(prepare_brain_tumor_dataset, tmp_path, None)
     assert text.startswith(f"brain tumour dataset {tmp_path}: 2 problem(s)")
     assert "BraTS2021_00001: missing t1ce" in text and "BraTS2021_00002_seg.nii.gz: not a readable NIfTI" in text
+
+
+def test_invertd_brings_a_prediction_back_to_the_input_grid(tmp_path):
+    item = find_brain_tumor_cases(write_msd(tmp_path / "data", n=1))[0]
+    keys = ["image", "label"]
+    preprocessing = Compose(
+        [
+            LoadBrainTumorCased(),
+            Orientationd(keys, axcodes="RAS"),
+            Spacingd(keys, pixdim=(1.5, 2.5, 2.0), mode=("bilinear", "nearest")),
+        ]
+    )
+    data = preprocessing(item)
+    assert data["image"].shape[1:] != SHAPE  # resampled and reoriented
+    data["pred"] = data["label"].clone()  # a perfect prediction, on the network's grid
+    data = Invertd("pred", preprocessing, orig_keys="label", nearest_interp=True)(data)
+    SaveImage(output_dir=tmp_path / "out", output_postfix="pred", separate_folder=False, print_log=False)(data["pred"])
+    saved = nib.load(tmp_path / "out" / "BRATS_001_pred.nii.gz")
+    assert saved.shape == SHAPE
+    np.testing.assert_allclose(saved.affine, AFFINE, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(saved.dataobj), brain_label())

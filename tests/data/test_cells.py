@@ -44,7 +44,7 @@ def test_find_folders_matches_by_stem_and_ignores_junk(tmp_path):
     (tmp_path / "labels" / ".DS_Store").write_bytes(b"")
     assert find_cell_images(tmp_path) == [
         {"image": str(tmp_path / "images" / f"cell_{n}"), "label": str(tmp_path / "labels" / f"cell_{n}"),
-         "name": f"cell_{n[0]}", "label_kind": "instance"}
+         "name": f"cell_{n[0]}", "annotation": "instance"}
         for n in ("a.tif", "b.png")
     ]  # fmt: skip
 
@@ -68,7 +68,7 @@ def test_find_ctc_takes_only_annotated_frames(tmp_path):
         ("01_t001", "t001.tif", "man_seg001.tif"),
         ("01_t003", "t003.tif", "man_seg0003.tif"),  # 4-digit annotation of a 3-digit frame
     ]
-    assert items[0]["label_kind"] == "instance" and items[0]["sequence"] == "01"
+    assert items[0]["annotation"] == "instance" and items[0]["sequence"] == "01"
     assert len(find_cell_images(tmp_path, labels=False)) == 5  # inference: every frame
 
 
@@ -84,7 +84,7 @@ def test_ctc_problems(tmp_path):
 def test_find_isbi2012_one_item_per_frame(tmp_path):
     write_isbi(tmp_path, frames=3)
     items = find_cell_images(tmp_path)
-    assert [(i["frame"], i["name"], i["label_kind"]) for i in items] == [
+    assert [(i["frame"], i["name"], i["annotation"]) for i in items] == [
         (k, f"train-volume_{k:03d}", "membrane") for k in range(3)
     ]
     names = [i["name"] for i in find_cell_images(tmp_path, labels=False)]
@@ -96,7 +96,7 @@ def test_find_isbi2012_one_item_per_frame(tmp_path):
 def test_find_dsb2018(tmp_path):
     write_dsb(tmp_path)
     items = find_cell_images(tmp_path)
-    assert [(i["name"], len(i["label"]), i["label_kind"]) for i in items] == [
+    assert [(i["name"], len(i["label"]), i["annotation"]) for i in items] == [
         ("0a7d", 2, "masks"),
         ("1b9e", 1, "masks"),
     ]
@@ -198,12 +198,12 @@ def test_binary_mask_becomes_connected_components(tmp_path):
 
 
 @pytest.mark.parametrize(("kind", "ids"), [("instance", [0, 5, 9]), ("binary", [0, 1, 2])])
-def test_label_kinds(tmp_path, kind, ids):
+def test_annotations(tmp_path, kind, ids):
     labels = np.zeros((4, 6), np.uint16)
     labels[:, :2], labels[:, 4:] = 5, 9
     save_image(tmp_path / "l.tif", labels)
     save_image(tmp_path / "i.tif", np.zeros((4, 6), np.uint8))
-    item = {"image": str(tmp_path / "i.tif"), "label": str(tmp_path / "l.tif"), "label_kind": kind}
+    item = {"image": str(tmp_path / "i.tif"), "label": str(tmp_path / "l.tif"), "annotation": kind}
     assert np.unique(LoadCellImaged(**RAW)(item)["label"]).tolist() == ids
 
 
@@ -217,7 +217,7 @@ def test_membrane_labels_separate_cells_with_4_connectivity(tmp_path):
     diagonal = np.full((1, 6, 6), 255, np.uint8)
     diagonal[0, np.arange(6), np.arange(6)] = 0  # a one-pixel diagonal membrane
     save_image(tmp_path / "d.tif", diagonal[0])
-    item = {"image": str(tmp_path / "d.tif"), "label": str(tmp_path / "d.tif"), "label_kind": "membrane"}
+    item = {"image": str(tmp_path / "d.tif"), "label": str(tmp_path / "d.tif"), "annotation": "membrane"}
     assert LoadCellImaged(**RAW)(item)["label"].max() == 2
     assert LoadCellImaged(connectivity=2, **RAW)(item)["label"].max() == 1
 
@@ -276,7 +276,7 @@ def test_loader_options_are_checked():
     for kwargs in ({"color": "gray"}, {"normalize": "minmax"}, {"percentiles": (99, 1)}, {"connectivity": 3}):
         with pytest.raises(ValueError, match=next(iter(kwargs))):
             LoadCellImaged(**kwargs)
-    with pytest.raises(ValueError, match="label_kind"):
+    with pytest.raises(ValueError, match="annotation"):
         LoadCellImaged(keys="label")._label("x.tif", "polygons", None)
 
 
