@@ -48,8 +48,8 @@ from medunet.data.datalist import (
 from medunet.transforms._arrays import as_label_array
 
 __all__ = [
-    "CELL_LAYOUTS",
     "ANNOTATIONS",
+    "CELL_LAYOUTS",
     "ImageInfo",
     "LoadCellImaged",
     "check_cell_images",
