@@ -111,8 +111,8 @@ def folder_error(folder: str | os.PathLike, what: str, expected: str) -> Dataset
     """The error for a folder without a usable dataset: it names the folder, what it holds and what was expected."""
     folder = Path(folder)
     if not folder.is_dir():
-        what = "not a folder" if folder.exists() else "folder not found"
-        return DatasetError(f"{folder}: {what} (expected {expected})")
+        state = "not a folder" if folder.exists() else "folder not found"
+        return DatasetError(f"{folder}: {state} (expected {expected})")
     entries = visible_entries(folder)
     held = ", ".join(p.name for p in entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
     return DatasetError(f"{folder}: no {what} found (it holds: {held or 'nothing'}); expected {expected}")
