@@ -1,8 +1,10 @@
-"""Data: the embedded synthetic datasets and their writers.
+"""Data: finding, checking and loading datasets, and the embedded synthetic datasets.
 
-- :mod:`medunet.data.synthetic`: the public entry points (``make_cells``, ``write_cell_dataset``,
-  ``make_brain_tumor_cases``, ``write_msd_dataset``, ``write_brats_dataset``);
-- :mod:`medunet.data.synthetic.cells`, :mod:`medunet.data.synthetic.brain`: the two generators;
-- :mod:`medunet.data.synthetic.fields`: smooth random fields;
+- :mod:`medunet.data.brain`: brain tumour MRI in the MSD Task01 and BraTS 2021 layouts (find, check, load).
+- :mod:`medunet.data.cells`: 2D microscopy in the folders, Cell Tracking Challenge, ISBI 2012 and DSB 2018 layouts.
+- :mod:`medunet.data.datalist`: ``DatasetError``, deterministic train/validation splits, ``prepare_dataset``, label
+  image writers.
+- :mod:`medunet.data.synthetic`: the synthetic datasets the bundles use by default (``make_cells``,
+  ``write_cell_dataset``, ``make_brain_tumor_cases``, ``write_msd_dataset``, ``write_brats_dataset``).
 - :mod:`medunet.data.io`: atomic NIfTI / TIFF / JSON writers.
 """
