@@ -5,13 +5,11 @@
 - :func:`split_cases`: a deterministic training / validation split by case id, independent of the input order.
 - :func:`load_or_create_split`: the split as a datalist JSON; a resumed training reads it back unchanged.
 - :func:`prepare_dataset`: check a dataset folder, or generate a synthetic dataset into a missing / empty one.
-- :func:`atomic_path`: write a file under a temporary name and move it into place, so no reader ever sees half a file.
 - :func:`write_label_image` / :class:`SaveLabelImaged`: 16-bit TIFF / PNG label maps, atomic, never onto an input.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -19,7 +17,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +28,12 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform
 from PIL import Image
 
+from medunet.data.io import atomic_path
 from medunet.transforms._arrays import as_label_array, output_keys
 
 __all__ = [
     "DatasetError",
     "SaveLabelImaged",
-    "atomic_path",
     "case_id",
     "common_folder",
     "duplicate_problems",
@@ -207,22 +205,6 @@ def _canonical(item: dict) -> str:
     return json.dumps(item, sort_keys=True, default=str)
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary name next to ``path`` (hidden, same suffixes); on success it is moved onto ``path`` with
-    ``os.replace`` (atomic on one filesystem), on error deleted. The parent folder is created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-
-
 def _read_split(path: Path) -> dict | None:
     """The split stored at ``path``, or None when there is none (or it is a broken file of ours)."""
     if not path.exists():
@@ -386,8 +368,9 @@ def write_label_image(
 ) -> Path:
     """Write a 2D label image (instance ids, a class map) as a 16-bit TIFF or PNG, atomically.
 
-    The file appears complete under its name or not at all (:func:`atomic_path`); its folder is created. ``.tif`` /
-    ``.tiff``: zlib-compressed uint16, or uint32 when an id exceeds 65535; ``.png``: uint16 (ids above 65535 raise).
+    The file appears complete under its name or not at all (:func:`medunet.data.io.atomic_path`); its folder is
+    created. ``.tif`` / ``.tiff``: zlib-compressed uint16, or uint32 when an id exceeds 65535; ``.png``: uint16
+    (ids above 65535 raise).
 
     Args:
         path: the output file, ``.tif``, ``.tiff`` or ``.png``.
