@@ -28,12 +28,13 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform
 from PIL import Image
 
-from medunet.data.io import atomic_path
+from medunet.data.io import atomic_path, write_nifti
 from medunet.transforms._arrays import as_label_array, output_keys
 
 __all__ = [
     "DatasetError",
     "SaveLabelImaged",
+    "SaveNiftid",
     "case_id",
     "common_folder",
     "duplicate_problems",
@@ -468,5 +469,67 @@ class SaveLabelImaged(MapTransform):
         for key, postfix in self.key_iterator(d, self.postfixes):
             path = self.output_dir / f"{self._name(d, d[key])}_{postfix}{self.output_ext}"
             write_label_image(path, d[key], protect + _input_files({"image": d[key]}))
+            logger.info("wrote %s", path)
+        return d
+
+
+class SaveNiftid(MapTransform):
+    """Write label maps of 3D items as NIfTI files, atomically, in the space of their MetaTensor.
+
+    After ``Invertd`` the prediction is back on the input's grid, so the file has the input's shape, affine and
+    orientation. The file is ``output_dir / f"{name}_{postfix}.nii.gz"``: ``name`` is the item's ``name_key`` entry,
+    else the meta ``case`` entry, else the stem of the meta ``filename_or_obj``. It appears complete or not at all
+    (:func:`medunet.data.io.write_nifti`), and files the item was read from are never written over.
+
+    Args:
+        keys: label maps ``(1, X, Y, Z)`` or ``(X, Y, Z)`` with an ``affine`` (MetaTensor).
+        output_dir: the output folder (created).
+        output_postfix: one per key, or None: the key names.
+        dtype: stored data type (uint8 fits class maps up to 255).
+        name_key: item entry naming the output.
+        allow_missing_keys: skip missing keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        output_dir: str | os.PathLike,
+        output_postfix: str | Sequence[str] | None = "seg",
+        dtype: Any = np.uint8,
+        name_key: str = "case",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.output_dir, self.dtype, self.name_key = Path(output_dir), np.dtype(dtype), name_key
+        self.postfixes = output_keys(tuple(map(str, self.keys)), output_postfix, "output_postfix")
+
+    def _name(self, data: Mapping[Hashable, Any], array: Any) -> str:
+        meta = getattr(array, "meta", {}) or {}
+        for name in (data.get(self.name_key), meta.get(self.name_key)):
+            if name:
+                return str(name)
+        source = meta.get(FILE)
+        if isinstance(source, (list, tuple)):
+            source = source[0]
+        if not source:
+            raise ValueError(f"cannot name the output: no {self.name_key!r} entry and no meta {FILE!r} in the item.")
+        return Path(str(source)).name.split(".")[0]
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        protect = _input_files(d)
+        for key, postfix in self.key_iterator(d, self.postfixes):
+            array = d[key]
+            if not isinstance(array, MetaTensor):
+                raise TypeError(f"{key!r} must be a MetaTensor with an affine to be saved as NIfTI, got {type(array)}.")
+            labels = array.detach().cpu().numpy()
+            if labels.ndim == 4 and labels.shape[0] == 1:
+                labels = labels[0]
+            if labels.ndim != 3:
+                raise ValueError(f"{key!r} must be (1, X, Y, Z) or (X, Y, Z), got shape {tuple(array.shape)}.")
+            path = self.output_dir / f"{self._name(d, array)}_{postfix}.nii.gz"
+            if any(_same_file(path, p) for p in protect + _input_files({"image": array})):
+                raise ValueError(f"refusing to write {path}: it is an input file (expected an output path elsewhere).")
+            write_nifti(path, labels.astype(self.dtype), array.affine.detach().cpu().numpy().astype(np.float64))
             logger.info("wrote %s", path)
         return d

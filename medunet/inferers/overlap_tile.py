@@ -20,6 +20,7 @@ import functools
 import itertools
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -54,6 +55,7 @@ def overlap_tile_inference(
     device: torch.device | str | None = None,
     sw_device: torch.device | str | None = None,
     progress: bool = False,
+    crop_foreground: bool = False,
     *args: Any,
     **kwargs: Any,
 ) -> torch.Tensor:
@@ -83,31 +85,83 @@ def overlap_tile_inference(
 
     device = torch.device(device) if device is not None else image.device
     sw_device = torch.device(sw_device) if sw_device is not None else _network_device(network, image.device)
-    dtype = resolve_autocast_dtype(autocast, sw_device)
     rois = ensure_tuple_rep(roi_size, spatial_dims)
+    run = _Run(
+        network,
+        _flip_sets(mirror_axes),
+        resolve_autocast_dtype(autocast, sw_device),
+        device,
+        sw_device,
+        buffer_dtype,
+        sw_batch_size,
+        padding_mode,
+        mode,
+        _sigmas(sigma_scale, spatial_dims),
+        progress,
+        args,
+        kwargs,
+    )
     plans = _plan(network, image.shape[2:], rois, margin, overlap)
-    valid = any(p.margin > 0 for p in plans)
-    flips = _flip_sets(mirror_axes)
+    box = None
+    if crop_foreground:
+        if any(p.margin > 0 for p in plans):
+            raise ValueError("crop_foreground applies to same-padded networks; a valid network tiles the whole image.")
+        box = _foreground_box(image, rois)
+    if box is None:
+        output = _tile(run, image, plans)
+    else:
+        inside = image[(slice(None), slice(None), *box)]
+        fill = _background_prediction(run, image.shape[1], rois)
+        output = fill.reshape(1, -1, *([1] * spatial_dims)).expand(image.shape[0], -1, *image.shape[2:]).clone()
+        output[(slice(None), slice(None), *box)] = _tile(
+            run, inside, _plan(network, inside.shape[2:], rois, 0, overlap)
+        )
+    if isinstance(inputs, MetaTensor):
+        output = convert_to_dst_type(output, inputs, device=device, dtype=buffer_dtype)[0]
+    return output
 
+
+@dataclass(frozen=True)
+class _Run:
+    """How to run the network and accumulate its predictions (the options shared by every window)."""
+
+    network: Callable[..., torch.Tensor]
+    flips: list[tuple[int, ...]]
+    dtype: torch.dtype | None
+    device: torch.device
+    sw_device: torch.device
+    buffer_dtype: torch.dtype
+    sw_batch_size: int
+    padding_mode: str
+    mode: str
+    sigmas: tuple[float, ...]
+    progress: bool
+    args: tuple
+    kwargs: dict
+
+
+def _tile(run: _Run, image: torch.Tensor, plans: list[AxisPlan]) -> torch.Tensor:
+    """Predict ``image`` (B, C, *spatial) window by window along ``plans`` into one preallocated accumulator."""
+    valid = any(p.margin > 0 for p in plans)
     positions = list(itertools.product(*(p.starts for p in plans)))
     jobs = [(b, pos) for b in range(image.shape[0]) for pos in positions]
     in_sizes = [p.in_size for p in plans]
     out_sizes = [p.out_size for p in plans]
     placements = {pos: _placement(pos, plans) for pos in positions}
-    importance = None if valid else _importance_map(tuple(out_sizes), mode, _sigmas(sigma_scale, spatial_dims), device)
+    importance = None if valid else _importance_map(tuple(out_sizes), run.mode, run.sigmas, run.device)
 
     output: torch.Tensor | None = None
-    with torch.no_grad(), tqdm(total=len(jobs), disable=not progress, desc="overlap-tile", unit="window") as bar:
-        for chunk_start in range(0, len(jobs), sw_batch_size):
-            chunk = jobs[chunk_start : chunk_start + sw_batch_size]
-            windows = torch.stack([read_window(image[b], pos, in_sizes, padding_mode) for b, pos in chunk])
-            preds = _predict(network, windows.to(sw_device, non_blocking=True), flips, dtype, args, kwargs)
-            preds = preds.to(device=device, dtype=buffer_dtype, non_blocking=True)
+    with torch.no_grad(), tqdm(total=len(jobs), disable=not run.progress, desc="overlap-tile", unit="window") as bar:
+        for chunk_start in range(0, len(jobs), run.sw_batch_size):
+            chunk = jobs[chunk_start : chunk_start + run.sw_batch_size]
+            windows = [read_window(image[b], pos, in_sizes, run.padding_mode) for b, pos in chunk]
+            windows = windows[0][None] if len(windows) == 1 else torch.stack(windows)
+            preds = _predict(run, windows.to(run.sw_device, non_blocking=True))
+            preds = preds.to(device=run.device, dtype=run.buffer_dtype, non_blocking=True)
             if output is None:
                 _check_prediction(preds, windows, out_sizes)
-                output = torch.zeros(
-                    (image.shape[0], preds.shape[1], *image.shape[2:]), dtype=buffer_dtype, device=device
-                )
+                shape = (image.shape[0], preds.shape[1], *image.shape[2:])
+                output = torch.zeros(shape, dtype=run.buffer_dtype, device=run.device)
             for (b, pos), pred in zip(chunk, preds):
                 target, source = placements[pos]
                 if valid:  # overlapping outputs of a valid network are identical: write, no blending
@@ -117,8 +171,6 @@ def overlap_tile_inference(
             bar.update(len(chunk))
     if not valid:
         output /= _weight_sum(importance, placements.values(), image.shape[2:])
-    if isinstance(inputs, MetaTensor):
-        output = convert_to_dst_type(output, inputs, device=device, dtype=buffer_dtype)[0]
     return output
 
 
@@ -146,6 +198,10 @@ class OverlapTileInferer(Inferer):
         device: where the result is stitched (default: the input's device).
         sw_device: where windows are sent for the network (default: the network's device).
         progress: show a tqdm bar over windows.
+        crop_foreground: same-padded networks only: tile just the bounding box of the non-zero voxels (all
+            channels), grown to at least one window, as nnU-Net does with the zero background around skull-stripped
+            MRI; everywhere outside it the prediction is that of an all-zero window (its importance-weighted mean).
+            On BraTS-like volumes this skips most windows; it changes the result only where the input is zero.
 
     Example::
 
@@ -168,6 +224,7 @@ class OverlapTileInferer(Inferer):
         device: torch.device | str | None = None,
         sw_device: torch.device | str | None = None,
         progress: bool = False,
+        crop_foreground: bool = False,
     ) -> None:
         super().__init__()
         dims = 1 if isinstance(roi_size, int) else len(roi_size)
@@ -186,6 +243,7 @@ class OverlapTileInferer(Inferer):
         self.device = device
         self.sw_device = sw_device
         self.progress = progress
+        self.crop_foreground = crop_foreground
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, **kwargs: Any):
         return overlap_tile_inference(
@@ -204,6 +262,7 @@ class OverlapTileInferer(Inferer):
             self.device,
             self.sw_device,
             self.progress,
+            self.crop_foreground,
             *args,
             **kwargs,
         )
@@ -275,6 +334,36 @@ def _weight_sum(importance: torch.Tensor, placements, spatial: Sequence[int]) ->
     return total
 
 
+def _foreground_box(image: torch.Tensor, rois: Sequence[int]) -> tuple[slice, ...] | None:
+    """Bounding box of the voxels that are non-zero in any channel of any batch item, grown (centred, inside the
+    image) to at least ``rois``; None when it is the whole image or there is no such voxel."""
+    foreground = (image != 0).any(dim=0).any(dim=0)
+    box = []
+    for axis, (size, roi) in enumerate(zip(foreground.shape, rois)):
+        hit = torch.nonzero(foreground.any(dim=tuple(a for a in range(foreground.dim()) if a != axis))).flatten()
+        if len(hit) == 0:
+            lo, hi = 0, size
+        else:
+            lo, hi = int(hit[0]), int(hit[-1]) + 1
+        if hi - lo < roi:
+            grow = roi - (hi - lo)
+            lo = max(0, min(lo - grow // 2, size - roi))
+            hi = min(size, lo + roi)
+        box.append(slice(lo, hi))
+    if all(b.start == 0 and b.stop == n for b, n in zip(box, foreground.shape)):
+        return None
+    return tuple(box)
+
+
+def _background_prediction(run: _Run, channels: int, rois: Sequence[int]) -> torch.Tensor:
+    """The network's prediction for an all-zero window, averaged over the window with the blending weights."""
+    zeros = torch.zeros((1, channels, *rois), device=run.sw_device)
+    with torch.no_grad():
+        pred = _predict(run, zeros)[0].to(device=run.device, dtype=run.buffer_dtype)
+    weights = _importance_map(tuple(pred.shape[1:]), run.mode, run.sigmas, run.device).to(run.buffer_dtype)
+    return (pred * weights).sum(dim=tuple(range(1, pred.dim()))) / weights.sum()
+
+
 # ---- running the network -------------------------------------------------------------------------------------
 
 
@@ -283,18 +372,19 @@ def _flip_sets(mirror_axes: Sequence[int] | None) -> list[tuple[int, ...]]:
     return [combo for r in range(len(axes) + 1) for combo in itertools.combinations(axes, r)]
 
 
-def _predict(network, windows: torch.Tensor, flips, dtype, args, kwargs) -> torch.Tensor:
+def _predict(run: _Run, windows: torch.Tensor) -> torch.Tensor:
+    """The network's prediction for a window batch, averaged over the flips of test-time augmentation."""
     total = None
-    for dims in flips:
-        with autocast_context(dtype, windows.device):
-            pred = network(windows.flip(dims) if dims else windows, *args, **kwargs)
+    for dims in run.flips:
+        with autocast_context(run.dtype, windows.device):
+            pred = run.network(windows.flip(dims) if dims else windows, *run.args, **run.kwargs)
         if not isinstance(pred, torch.Tensor):
             raise TypeError(f"the network must return a tensor, got {type(pred).__name__}.")
         if pred.dtype in (torch.float16, torch.bfloat16):
             pred = pred.float()  # accumulate flips in full precision
         pred = pred.flip(dims) if dims else pred
         total = pred if total is None else total.add_(pred)
-    return total / len(flips) if len(flips) > 1 else total
+    return total / len(run.flips) if len(run.flips) > 1 else total
 
 
 def _network_device(network: Any, default: torch.device) -> torch.device:

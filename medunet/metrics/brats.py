@@ -19,6 +19,8 @@ import warnings
 
 import numpy as np
 import torch
+from monai.data import MetaTensor
+from monai.data.utils import affine_to_spacing
 from monai.metrics import DiceMetric, HausdorffDistanceMetric
 from monai.utils import MetricReduction
 
@@ -78,13 +80,16 @@ class BratsRegionHausdorffDistanceMetric(HausdorffDistanceMetric):
     """95th-percentile Hausdorff distance (HD95, symmetric) of the regions WT, TC, ET, via MONAI.
 
     The buffer holds ``(B, 3)`` distances per image and region, in voxels, or in mm when the call passes
-    ``spacing=...`` (as MONAI's metric does: ``metric(y_pred, y, spacing=(1.0, 1.0, 1.0))``).
+    ``spacing=...`` (as MONAI's metric does: ``metric(y_pred, y, spacing=(1.0, 1.0, 1.0))``) or when
+    ``spacing="meta"`` and the predictions are MetaTensors (the voxel size is then read from their affine, which is
+    how handlers that cannot pass ``spacing`` get distances in mm).
 
     Args:
         percentile: percentile of the surface distances (95 for HD95; ``None`` for the maximum).
         empty_value: the value when a region is absent from exactly one of prediction and truth.
         reduction: MONAI reduction, see :class:`BratsRegionDiceMetric`.
         get_not_nans: also return the count of non-NaN values.
+        spacing: ``None`` (voxels unless the call passes ``spacing``) or ``"meta"`` (from the prediction's affine).
     """
 
     def __init__(
@@ -93,11 +98,17 @@ class BratsRegionHausdorffDistanceMetric(HausdorffDistanceMetric):
         empty_value: float = float("nan"),
         reduction: MetricReduction | str = MetricReduction.MEAN,
         get_not_nans: bool = False,
+        spacing: str | None = None,
     ) -> None:
         super().__init__(include_background=True, percentile=percentile, reduction=reduction, get_not_nans=get_not_nans)
+        if spacing not in (None, "meta"):
+            raise ValueError(f"spacing must be None or 'meta', got {spacing!r}.")
         self.empty_value = empty_value
+        self.spacing = spacing
 
     def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor, **kwargs) -> torch.Tensor:  # type: ignore[override]
+        if self.spacing == "meta" and "spacing" not in kwargs and isinstance(y_pred, MetaTensor):
+            kwargs["spacing"] = [float(v) for v in affine_to_spacing(y_pred.affine.reshape(-1, 4, 4)[0])]
         pred, true = to_brats_regions(y_pred, "y_pred"), to_brats_regions(y, "y")
         with warnings.catch_warnings():  # absent regions are expected (no ET in a case) and handled below
             warnings.filterwarnings("ignore", message=".*is all 0, this may result in nan/inf distance")

@@ -13,6 +13,7 @@ from PIL import Image
 from medunet.data.datalist import (
     DatasetError,
     SaveLabelImaged,
+    SaveNiftid,
     load_or_create_split,
     prepare_dataset,
     raise_problems,
@@ -330,3 +331,29 @@ def test_prepare_merges_discovery_and_check_problems(tmp_path):
     ]
     text = problems_of(prepare_dataset, tmp_path, find=find_partly, check=len)
     assert text.splitlines()[1:] == [f"  {tmp_path}/lost.txt: missing"]  # the check passes, the discovery error stays
+
+
+def test_save_nifti_writes_the_label_map_on_the_input_grid(tmp_path):
+    import nibabel as nib
+
+    affine = torch.tensor([[-2.0, 0, 0, 10], [0, 2, 0, -5], [0, 0, 3, 1], [0, 0, 0, 1]], dtype=torch.float64)
+    labels = torch.zeros(1, 6, 5, 4, dtype=torch.uint8)
+    labels[0, 1:3, 2:4, 1] = 3
+    pred = MetaTensor(labels, affine=affine, meta={"filename_or_obj": str(tmp_path / "in" / "BRATS_004.nii.gz")})
+    SaveNiftid("pred", tmp_path / "out")({"pred": pred})
+    saved = nib.load(tmp_path / "out" / "BRATS_004_seg.nii.gz")
+    np.testing.assert_array_equal(np.asarray(saved.dataobj), labels[0].numpy())
+    np.testing.assert_allclose(saved.affine, affine.numpy())
+    assert saved.get_data_dtype() == np.uint8
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["BRATS_004_seg.nii.gz"]
+
+
+def test_save_nifti_never_writes_over_an_input(tmp_path):
+    source = tmp_path / "case_seg.nii.gz"
+    source.write_bytes(b"original")
+    pred = MetaTensor(torch.zeros(1, 4, 4, 4), meta={"filename_or_obj": str(source)})
+    with pytest.raises(ValueError, match="input file"):
+        SaveNiftid("pred", tmp_path, name_key="case")({"pred": pred, "case": "case", "image": str(source)})
+    assert source.read_bytes() == b"original"
+    with pytest.raises(TypeError, match="MetaTensor"):
+        SaveNiftid("pred", tmp_path)({"pred": torch.zeros(1, 4, 4, 4), "case": "x"})

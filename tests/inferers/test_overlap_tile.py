@@ -206,3 +206,38 @@ def test_inferer_rejects_bad_options_at_construction():
         OverlapTileInferer(96, mode="average")
     with pytest.raises(ValueError, match="autocast"):
         OverlapTileInferer(96, autocast="half")
+
+
+class Counting(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.windows = 0
+
+    def forward(self, x):
+        self.windows += x.shape[0]
+        return x + 1
+
+
+@pytest.mark.parametrize("size", [(40, 37, 30), (9, 40, 21)])
+def test_crop_foreground_tiles_only_the_nonzero_box_and_fills_the_rest(size):
+    x = torch.zeros(2, 2, *size)
+    x[0, 1, 3:9, 10:20, 4:7] = torch.rand(6, 10, 3) + 0.5
+    full, cropped = Counting(), Counting()
+    plain = overlap_tile_inference(x, full, 8)
+    y = overlap_tile_inference(x, cropped, 8, crop_foreground=True)
+    torch.testing.assert_close(y, x + 1, rtol=1e-6, atol=1e-6)  # an all-zero window predicts 1 everywhere
+    torch.testing.assert_close(y, plain, rtol=1e-6, atol=1e-6)
+    assert cropped.windows < full.windows
+
+
+def test_crop_foreground_of_an_image_without_background_is_the_plain_result():
+    net = UNet(3, 1, 2, channels=(4, 8), padding="same").eval()
+    x = torch.rand(1, 1, 20, 18, 12) + 0.1
+    torch.testing.assert_close(
+        overlap_tile_inference(x, net, 8, crop_foreground=True), overlap_tile_inference(x, net, 8)
+    )
+
+
+def test_crop_foreground_is_refused_for_valid_networks():
+    with pytest.raises(ValueError, match="same-padded"):
+        overlap_tile_inference(torch.zeros(1, 1, 30, 30), CropMargin(2), 12, crop_foreground=True)

@@ -1,0 +1,3 @@
+from medunet.bundle.export import main
+
+main()

@@ -1,0 +1,17 @@
+"""Ignite handlers for bundles: resumable training, progress lines with time left, overlay PNGs, per-case metric
+reports."""
+
+from medunet.handlers.overlays import OverlayWriter, save_overlay
+from medunet.handlers.progress import ProgressLogger
+from medunet.handlers.report import MetricsReport, case_names_from_batch
+from medunet.handlers.resume import ResumeHandler, latest_checkpoint
+
+__all__ = [
+    "MetricsReport",
+    "OverlayWriter",
+    "ProgressLogger",
+    "ResumeHandler",
+    "case_names_from_batch",
+    "latest_checkpoint",
+    "save_overlay",
+]
