@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,8 +33,19 @@ import torch
 ROI, OVERLAP, SHAPE = (96, 96, 96), 0.5, (1, 4, 240, 240, 155)
 
 
-def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+def reset_peak_rss() -> None:
+    """Restart the peak-RSS count of this process (Linux); ru_maxrss would include the parent's peak."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def rss_gib(field: str) -> float:
+    """VmHWM (peak) or VmRSS (now) of this process, in GiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 2**20
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def brats_geometry_cases(n: int, seed: int):
@@ -119,7 +129,8 @@ def worker(method: str, out: str, ct: bool, weights: str | None, case: str | Non
     box = _foreground_box(image, roi) if crop else None
     tiled = image.shape[2:] if box is None else [b.stop - b.start for b in box]
     windows = int(np.prod([len(plan_same_axis(n, r, OVERLAP).starts) for n, r in zip(tiled, roi)]))
-    base = peak_rss_gib()
+    base = rss_gib("VmRSS")
+    reset_peak_rss()
     start = time.perf_counter()
     with torch.no_grad():
         if method.startswith("monai"):
@@ -130,7 +141,7 @@ def worker(method: str, out: str, ct: bool, weights: str | None, case: str | Non
                 image, net, roi, overlap=OVERLAP, mode="gaussian", autocast=autocast, crop_foreground=crop
             )
     total = time.perf_counter() - start
-    peak = peak_rss_gib()
+    peak = rss_gib("VmHWM")
     labels = pred.argmax(1).to(torch.uint8).numpy()
     alone = None if ct else network_alone(net, windows, "bf16" in method, roi, image.shape[1])
     np.save(out + ".npy", labels)

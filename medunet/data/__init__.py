@@ -8,3 +8,13 @@
   ``write_cell_dataset``, ``make_brain_tumor_cases``, ``write_msd_dataset``, ``write_brats_dataset``).
 - :mod:`medunet.data.io`: atomic NIfTI / TIFF / JSON writers.
 """
+
+import importlib
+
+_MODULES = ("brain", "cells", "datalist", "io", "synthetic")
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,9 +4,10 @@ reports."""
 from medunet.handlers.overlays import OverlayWriter, save_overlay
 from medunet.handlers.progress import ProgressLogger
 from medunet.handlers.report import MetricsReport, case_names_from_batch
-from medunet.handlers.resume import ResumeHandler, latest_checkpoint
+from medunet.handlers.resume import BestModelSaver, ResumeHandler, latest_checkpoint
 
 __all__ = [
+    "BestModelSaver",
     "MetricsReport",
     "OverlayWriter",
     "ProgressLogger",

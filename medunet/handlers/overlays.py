@@ -137,8 +137,9 @@ def save_overlay(
 class OverlayWriter:
     """Ignite handler: after each iteration of an evaluator, one PNG per item with :func:`save_overlay`.
 
-    Reads the decollated engine output (a list of dicts, MONAI's convention after postprocessing). Files are named
-    after the item's ``name_key`` entry, else the prediction's meta ``filename_or_obj``:
+    Reads the decollated engine output and batch (lists of dicts, MONAI's convention after postprocessing; a key is
+    looked up in the output first, then in the batch, where MONAI keeps the keys that came with the data). Files are
+    named after the item's ``name_key`` entry, else the prediction's meta ``filename_or_obj``:
     ``<output_dir>/<name>_overlay.png``.
 
     Args:
@@ -182,8 +183,11 @@ class OverlayWriter:
         return Path(str(source)).name.split(".")[0] if source else f"item_{index:04d}"
 
     def __call__(self, engine: Engine) -> None:
-        outputs = engine.state.output
-        for item in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+        outputs, batches = engine.state.output, engine.state.batch
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        batches = batches if isinstance(batches, (list, tuple)) else [batches] * len(outputs)
+        for output, batch in zip(outputs, batches):
+            item = {**(batch if isinstance(batch, dict) else {}), **output}
             if self.max_items is not None and len(self.written) >= self.max_items:
                 return
             name = self._name(item, len(self.written))

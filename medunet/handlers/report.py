@@ -26,16 +26,27 @@ __all__ = ["MetricsReport", "case_names_from_batch"]
 logger = logging.getLogger(__name__)
 
 
-def case_names_from_batch(batch: Any, key: str = "image") -> list[str]:
-    """Case names of a collated batch: its ``name``/``case`` entries, else the image file names without suffix."""
+def _item_name(item: Mapping, key: str) -> str:
     for name_key in ("case", "name"):
-        if isinstance(batch, Mapping) and name_key in batch:
+        if item.get(name_key):
+            return str(item[name_key])
+    source = (getattr(item.get(key), "meta", {}) or {}).get("filename_or_obj", "")
+    source = source[0] if isinstance(source, (list, tuple)) else source
+    return Path(str(source)).name.split(".")[0]
+
+
+def case_names_from_batch(batch: Any, key: str = "image") -> list[str]:
+    """Case names of a batch, decollated (a list of dicts, MONAI's state after an iteration) or collated: the
+    ``case``/``name`` entries, else the file names of ``key`` without suffix."""
+    if isinstance(batch, (list, tuple)):
+        return [_item_name(item, key) for item in batch]
+    for name_key in ("case", "name"):
+        if name_key in batch:
             names = batch[name_key]
             return [str(n) for n in (names if isinstance(names, (list, tuple)) else [names])]
-    meta = getattr(batch[key], "meta", {}) if isinstance(batch, Mapping) else {}
-    files = meta.get("filename_or_obj", [])
+    files = (getattr(batch[key], "meta", {}) or {}).get("filename_or_obj", [])
     files = files if isinstance(files, (list, tuple)) else [files]
-    return [Path(str(f[0] if isinstance(f, (list, tuple)) else f)).name.split(".")[0] for f in files]
+    return [Path(str(f)).name.split(".")[0] for f in files]
 
 
 class MetricsReport:

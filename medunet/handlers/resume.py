@@ -14,7 +14,9 @@ import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint, DiskSaver
 
-__all__ = ["ResumeHandler", "latest_checkpoint"]
+from medunet.data.io import atomic_path
+
+__all__ = ["BestModelSaver", "ResumeHandler", "latest_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class ResumeHandler:
         ckpt_dir: folder of the checkpoints (created).
         objects: what to save besides the trainer, e.g. ``{"network": ..., "optimizer": ..., "lr_scheduler": ...}``;
             DDP-wrapped networks are saved without the wrapper.
+        validator: the validation evaluator, whose best key metric (and its epoch) is kept too, so that after a
+            resume :class:`BestModelSaver` only replaces the model by a better one than before the interruption.
         prefix: file name prefix.
         n_saved: how many epoch checkpoints to keep.
         map_location: device for loading (default: CPU, then each object moves its state where it lives).
@@ -59,14 +63,17 @@ class ResumeHandler:
         self,
         ckpt_dir: str | os.PathLike,
         objects: Mapping[str, Any],
+        validator: Engine | None = None,
         prefix: str = "checkpoint",
         n_saved: int = 1,
         map_location: str | torch.device | None = None,
     ) -> None:
-        if "trainer" in objects:
-            raise ValueError("`objects` must not contain 'trainer': the engine the handler is attached to is added.")
+        if "trainer" in objects or "validator" in objects:
+            raise ValueError("`objects` must not contain 'trainer' or 'validator': the handler adds those itself.")
         self.ckpt_dir = Path(ckpt_dir)
         self.objects = {k: getattr(v, "module", v) if k == "network" else v for k, v in objects.items()}
+        if validator is not None:
+            self.objects["validator"] = _BestMetric(validator)
         self.prefix, self.n_saved = prefix, n_saved
         self.map_location = map_location or "cpu"
 
@@ -105,3 +112,53 @@ class ResumeHandler:
             )
         engine.state.max_epochs = configured
         logger.info("resumed from %s: epoch %d of %s done", path, engine.state.epoch, configured)
+
+
+class _BestMetric:
+    """The best key metric of an evaluator (MONAI workflows track it in ``state``), as a checkpointable object."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def state_dict(self) -> dict[str, float]:
+        state = self.engine.state
+        return {"best_metric": float(state.best_metric), "best_metric_epoch": int(state.best_metric_epoch)}
+
+    def load_state_dict(self, state: Mapping[str, float]) -> None:
+        self.engine.state.best_metric = float(state["best_metric"])
+        self.engine.state.best_metric_epoch = int(state["best_metric_epoch"])
+
+
+class BestModelSaver:
+    """Write the network's plain state dict (``models/model.pt``) whenever an evaluator's key metric improves.
+
+    MONAI evaluators record the best key metric and its epoch in ``engine.state``; this handler saves when the epoch
+    just completed is that best epoch. With :class:`ResumeHandler` given the same evaluator, the best metric survives
+    an interrupted run, so a resumed run never replaces the model by a worse one. The file is a bare
+    ``state_dict`` (loadable with ``torch.load(..., weights_only=True)``, as MONAI bundles expect), written
+    atomically, by rank 0 only; DDP wrappers are removed.
+
+    Args:
+        network: the network to save.
+        path: the output file.
+    """
+
+    def __init__(self, network: torch.nn.Module, path: str | os.PathLike) -> None:
+        self.network = getattr(network, "module", network)
+        self.path = Path(path)
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        if engine.state.best_metric_epoch != engine.state.epoch or idist.get_rank() != 0:
+            return
+        with atomic_path(self.path) as tmp:
+            torch.save(self.network.state_dict(), tmp)
+        logger.info(
+            "saved %s (best %s %.4f at epoch %d)",
+            self.path,
+            engine.state.key_metric_name,
+            engine.state.best_metric,
+            engine.state.epoch,
+        )

@@ -33,3 +33,13 @@ def test_writers_round_trip(tmp_path):
     assert np.allclose(img.get_qform(), affine) and np.allclose(img.get_sform(), affine)
     assert img.header["qform_code"] == 1 and img.header["sform_code"] == 1
     assert [p.name for p in sorted(tmp_path.iterdir())] == ["a.tif", "d.json", "v.nii.gz"]  # no temporaries left
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    with atomic_path(tmp_path / "out.json") as tmp:
+        tmp.write_text("{}")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o666 & ~mask
