@@ -37,7 +37,7 @@ def test_export_resolves_shared_configs_and_keeps_only_what_a_receiver_needs(tmp
     assert files == [
         "LICENSE",
         "configs/metadata.json",
-        "configs/shared/base_train.json",
+        "configs/shared/train.json",
         "docs/README.md",
         "models/model.pt",
     ]
