@@ -17,7 +17,6 @@ import argparse
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import nibabel as nib
@@ -27,18 +26,10 @@ from monai.transforms import Compose, LoadImaged, ScaleIntensityRangePercentiles
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _timing import best_time
+
 from medunet.data.brain import LoadBrainTumorCased, check_brain_tumor_cases, find_brain_tumor_cases
 from medunet.data.cells import LoadCellImaged, check_cell_images, find_cell_images
-
-
-def best_time(fn, repeats: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def write_brats_cases(root: Path, cases: int, shape=(240, 240, 155)) -> None:
@@ -100,7 +91,7 @@ def main() -> None:
         print("| step | items | s total | ms / item |")
         print("|---|---|---|---|")
         for name, fn, count in rows:
-            seconds = best_time(fn, args.repeats)
+            seconds, _ = best_time(args.repeats, fn, warmup=True)
             print(f"| {name} | {count} | {seconds:.3f} | {1000 * seconds / count:.1f} |")
 
 

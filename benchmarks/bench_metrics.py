@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +26,10 @@ from skimage.metrics import adapted_rand_error
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's medunet, not an installed one
 
+from _timing import best_time
+
 from medunet.data.synthetic import make_brain_tumor_cases, make_cells
 from medunet.metrics import brats_region_dice, brats_region_hd95, match_instances, rand_error
-
-
-def best_time(repeats: int, fn, *args, **kwargs):
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn(*args, **kwargs)
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def per_object_matching(pred: np.ndarray, true: np.ndarray, threshold: float = 0.5) -> int:

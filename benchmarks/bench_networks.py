@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import torch
+from _timing import best_time
 
 from medunet.networks import count_parameters, unet2d_paper, unet3d_cicek, unet3d_mri
 
@@ -22,18 +22,6 @@ PRESETS = {
     "unet3d_cicek": (unet3d_cicek, (1, 3, 132, 132, 116)),
     "unet3d_mri": (unet3d_mri, (1, 4, 96, 96, 96)),
 }
-
-
-def best_time(fn, repeats: int, sync) -> float:
-    fn()  # warm-up: kernel selection, allocator
-    sync()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
@@ -70,7 +58,7 @@ def main() -> None:
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     return model(inputs)
 
-            seconds = best_time(run, args.repeats, sync)
+            seconds, _ = best_time(args.repeats, run, warmup=True, sync=sync)
             fp32 = fp32 or seconds
             print(
                 f"{name:<14} {'x'.join(map(str, shape[2:])):<22} {count_parameters(net):>11,} {mode:<15} "

@@ -10,21 +10,13 @@ import argparse
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's medunet, not an installed one
 
+from _timing import best_time
+
 from medunet.data.synthetic import make_brain_tumor_cases, make_cells, write_cell_dataset, write_msd_dataset
-
-
-def best_time(repeats: int, fn, *args, **kwargs) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(*args, **kwargs)
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
@@ -35,15 +27,15 @@ def main() -> None:
     print("| generator | size | seconds per item |")
     print("|---|---|---|")
     for style in ("fluorescence", "phase"):
-        seconds = best_time(args.repeats, make_cells, 1, (512, 512), 0, style=style)
+        seconds = best_time(args.repeats, make_cells, 1, (512, 512), 0, style=style)[0]
         print(f"| make_cells(style={style!r}) | 512 x 512 | {seconds:.3f} |")
     for shape in ((64, 64, 48), (96, 96, 64), (96, 96, 96)):
-        seconds = best_time(args.repeats, make_brain_tumor_cases, 1, shape, 0)
+        seconds = best_time(args.repeats, make_brain_tumor_cases, 1, shape, 0)[0]
         print(f"| make_brain_tumor_cases | {' x '.join(map(str, shape))} | {seconds:.3f} |")
     with tempfile.TemporaryDirectory() as tmp:
-        seconds = best_time(args.repeats, write_cell_dataset, Path(tmp) / "cells", 4) / 4
+        seconds = best_time(args.repeats, write_cell_dataset, Path(tmp) / "cells", 4)[0] / 4
         print(f"| write_cell_dataset (TIFF, zlib) | 512 x 512 | {seconds:.3f} |")
-        seconds = best_time(args.repeats, write_msd_dataset, Path(tmp) / "msd", 4) / 4
+        seconds = best_time(args.repeats, write_msd_dataset, Path(tmp) / "msd", 4)[0] / 4
         print(f"| write_msd_dataset (NIfTI .gz) | 64 x 64 x 48 x 4 | {seconds:.3f} |")
 
 

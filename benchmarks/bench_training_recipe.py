@@ -16,25 +16,15 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import torch
 import torch.nn.functional as F
+from _timing import best_time
 from monai.losses import DiceCELoss
 from monai.transforms import Rand2DElasticd, Rand3DElasticd
 
 from medunet.losses import WeightedCrossEntropyLoss, WeightedDiceCELoss
 from medunet.transforms import GridElastic3Dd, PaperElastic2Dd
-
-
-def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def shift_at_zero(make, spatial) -> float:
@@ -76,7 +66,7 @@ def elastic_rows(repeats: int):
     ]
     for name, size, make, data, spatial in cases:
         t = make(keys).set_random_state(0)
-        seconds = best_time(lambda t=t, data=data: t(data), repeats)
+        seconds = best_time(repeats, lambda t=t, data=data: t(data), warmup=True)[0]
         shift = shift_at_zero(lambda k, make=make: make(k, magnitude=0.0, mode="bilinear"), spatial)
         yield name, size, seconds, shift
 
@@ -101,7 +91,7 @@ def loss_rows(repeats: int):
                 pred.grad = None
                 loss(pred, label, weight).backward()
 
-            yield name, size, best_time(step, repeats)
+            yield name, size, best_time(repeats, step, warmup=True)[0]
 
 
 def main() -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.transforms.synthetic
+
+from _timing import best_time
 
 from medunet.transforms import unet_weight_map
 from tests.transforms.synthetic import naive_separation_term, touching_cells
@@ -27,15 +28,6 @@ CASES = {
     "3d": dict(shape=(96, 96, 96), count=40, radius=14, spacing=None),
     "3d-aniso": dict(shape=(48, 128, 128), count=40, radius=20, spacing=(2.5, 1.0, 1.0)),
 }
-
-
-def best_time(repeats: int, fn, *args, **kwargs) -> tuple[float, np.ndarray]:
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn(*args, **kwargs)
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def main() -> None:
