@@ -54,6 +54,7 @@ __all__ = [
     "find_brain_tumor_cases",
     "find_brain_tumor_images",
     "prepare_brain_tumor_dataset",
+    "read_image_datalist",
 ]
 
 logger = logging.getLogger(__name__)
@@ -201,12 +202,15 @@ def find_brain_tumor_images(path: str | os.PathLike) -> list[dict]:
     """Inference inputs, labels not needed: items ``{"image", "case", "numbering"}`` without ``"label"``.
 
     ``path`` is one of: a 4D NIfTI file; a folder of 4D NIfTI files (e.g. MSD's ``imagesTs``); an MSD folder
-    (``imagesTs`` if it holds images, else ``imagesTr``); a BraTS folder of case folders; one BraTS case folder.
+    (``imagesTs`` if it holds images, else ``imagesTr``); a BraTS folder of case folders; one BraTS case folder; a
+    JSON datalist (see :func:`read_image_datalist`). Every image is checked from its header.
 
     Raises:
         DatasetError: as :func:`find_brain_tumor_cases`.
     """
     path = Path(os.path.abspath(path))
+    if path.is_file() and path.suffix == ".json":
+        return check_brain_tumor_cases(read_image_datalist(path))
     if path.is_file() and path.name.endswith(NIFTI):
         return [_item(str(path), _case_name(path), "msd", None)]
     if _is_brats_case(path):
@@ -220,6 +224,49 @@ def find_brain_tumor_images(path: str | os.PathLike) -> list[dict]:
     if visible_files(path, NIFTI):
         return [_item(str(p), _case_name(p), "msd", None) for p in visible_files(path, NIFTI)]
     return _find(path, labels=False)
+
+
+def read_image_datalist(path: str | os.PathLike) -> list[dict]:
+    """Inference inputs listed in a JSON file: a list of entries, or a MONAI datalist with a ``"testing"``,
+    ``"test"``, ``"validation"`` or ``"training"`` list (the first present). An entry is a 4D NIfTI path, or
+    ``{"image": path}``, or ``{"image": [flair, t1, t1ce, t2]}`` (a BraTS case), optionally with a ``"case"`` name;
+    relative paths are taken from the JSON file's folder.
+
+    Raises:
+        DatasetError: the file is not JSON, holds no such list, or an entry is malformed (each problem listed).
+    """
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{path}: not a readable JSON datalist ({e})") from e
+    if isinstance(content, dict):
+        content = next((content[k] for k in ("testing", "test", "validation", "training") if k in content), None)
+    if not isinstance(content, list) or not content:
+        raise DatasetError(
+            f"{path}: expected a non-empty list of images, or a datalist with a 'testing', 'test', 'validation' or "
+            "'training' list"
+        )
+
+    def resolve(p) -> str:
+        return os.path.normpath(os.path.join(path.parent, os.fspath(p)))
+
+    items, problems = [], []
+    for i, entry in enumerate(content):
+        image = entry.get("image") if isinstance(entry, dict) else entry
+        if isinstance(image, (str, os.PathLike)):
+            image = resolve(image)
+            case = _case_name(Path(image))
+        elif isinstance(image, list) and len(image) == len(BRATS_MODALITIES):
+            image = [resolve(p) for p in image]
+            case = Path(image[0]).parent.name
+        else:
+            problems.append(f"{path}: entry {i} must be a NIfTI path or {{'image': path or [4 paths]}}, got {entry!r}")
+            continue
+        name = entry.get("case") if isinstance(entry, dict) else None
+        items.append(_item(image, str(name or case), "msd", None))
+    raise_problems(problems, f"datalist {path}")
+    return items
 
 
 def _spatial_shape(shape: tuple[int, ...]) -> tuple[int, ...] | None:

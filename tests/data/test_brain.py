@@ -343,3 +343,30 @@ def test_invertd_brings_a_prediction_back_to_the_input_grid(tmp_path):
     assert saved.shape == SHAPE
     np.testing.assert_allclose(saved.affine, AFFINE, atol=1e-5)
     np.testing.assert_array_equal(np.asarray(saved.dataobj), brain_label())
+
+
+def test_inference_inputs_from_a_json_datalist(tmp_path):
+    msd = write_msd(tmp_path / "msd", n=2)
+    brats = write_brats(tmp_path / "brats", n=1)
+    case = brats / "BraTS2021_00000"
+    four = [f"../brats/BraTS2021_00000/BraTS2021_00000_{m}.nii.gz" for m in ("flair", "t1", "t1ce", "t2")]
+    listing = {"testing": ["../msd/imagesTr/BRATS_001.nii.gz", {"image": four, "case": "patient_a"}]}
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "test.json").write_text(json.dumps(listing))
+    items = find_brain_tumor_images(tmp_path / "lists" / "test.json")
+    assert [i["case"] for i in items] == ["BRATS_001", "patient_a"]
+    assert items[0]["image"] == str(msd / "imagesTr" / "BRATS_001.nii.gz")
+    assert items[1]["image"][0] == str(case / "BraTS2021_00000_flair.nii.gz")
+    assert all("label" not in i for i in items)
+
+
+def test_a_broken_json_datalist_names_the_file_and_entry(tmp_path):
+    (tmp_path / "bad.json").write_text(json.dumps({"testing": [{"img": "x.nii.gz"}]}))
+    assert "entry 0 must be a NIfTI path" in problems_of(find_brain_tumor_images, tmp_path / "bad.json")
+    (tmp_path / "missing.json").write_text(json.dumps(["nowhere.nii.gz"]))
+    assert f"{tmp_path / 'nowhere.nii.gz'}: file not found" in problems_of(
+        find_brain_tumor_images, tmp_path / "missing.json"
+    )
+    (tmp_path / "empty.json").write_text("{}")
+    with pytest.raises(DatasetError, match="expected a non-empty list"):
+        find_brain_tumor_images(tmp_path / "empty.json")
