@@ -151,7 +151,9 @@ def _tile(run: _Run, image: torch.Tensor, plans: list[AxisPlan]) -> torch.Tensor
     importance = None if valid else _importance_map(tuple(out_sizes), run.mode, run.sigmas, run.device)
 
     output: torch.Tensor | None = None
-    with torch.no_grad(), tqdm(total=len(jobs), disable=not run.progress, desc="overlap-tile", unit="window") as bar:
+    # one autocast region around all windows: the bf16/fp16 copies of the weights are cast once, not per window
+    progress = tqdm(total=len(jobs), disable=not run.progress, desc="overlap-tile", unit="window")
+    with torch.no_grad(), autocast_context(run.dtype, run.sw_device), progress as bar:
         for chunk_start in range(0, len(jobs), run.sw_batch_size):
             chunk = jobs[chunk_start : chunk_start + run.sw_batch_size]
             windows = [read_window(image[b], pos, in_sizes, run.padding_mode) for b, pos in chunk]
