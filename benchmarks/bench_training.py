@@ -75,7 +75,7 @@ def baseline(dataset_dir: Path, epochs: int) -> float:
     transform = Compose(
         [
             LoadImaged(keys, ensure_channel_first=True),
-            Orientationd(keys, axcodes="RAS"),
+            Orientationd(keys, axcodes="RAS", labels=None),
             CropForegroundd(keys, source_key="image", allow_smaller=True),
             NormalizeIntensityd("image", nonzero=True, channel_wise=True),
             SpatialPadd(keys, spatial_size=PATCH),
