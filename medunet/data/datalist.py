@@ -42,6 +42,7 @@ __all__ = [
     "is_hidden",
     "load_or_create_split",
     "prepare_dataset",
+    "protected_files",
     "raise_problems",
     "split_cases",
     "visible_entries",
@@ -417,6 +418,15 @@ def _input_files(data: Mapping[Hashable, Any]) -> list[str]:
     return files
 
 
+def protected_files(inputs: Iterable[Mapping[Hashable, Any] | str | os.PathLike]) -> list[str]:
+    """The files of ``inputs``, datalist items (their image and label entries) or paths, that a writer must never
+    write over: pass a whole datalist so that no output lands on any input, not only on its own item's."""
+    files: list[str] = []
+    for entry in inputs:
+        files += _input_files(entry) if isinstance(entry, Mapping) else [os.fspath(entry)]
+    return files
+
+
 class SaveLabelImaged(MapTransform):
     """Write label maps (instance ids, class maps) of 2D items with :func:`write_label_image`, one file per key.
 
@@ -431,12 +441,14 @@ class SaveLabelImaged(MapTransform):
         output_postfix: one per key, or None: the key names (``cell_000_instances.tif``, ``cell_000_semantic.tif``).
         output_ext: ``".tif"`` (default), ``".tiff"`` or ``".png"``.
         name_key: item entry naming the output.
+        protect: more files never to write over, besides the item's own: datalist items or paths (the bundle passes
+            its whole inference datalist, so an output never lands on another input of the same folder).
         allow_missing_keys: skip missing keys.
 
     Example (cell bundle postprocessing)::
 
         {"_target_": "medunet.data.datalist.SaveLabelImaged", "keys": ["instances", "semantic"],
-         "output_dir": "$@bundle_root + '/predictions'"}
+         "output_dir": "$@bundle_root + '/predictions'", "protect": "@datalist"}
     """
 
     def __init__(
@@ -446,9 +458,11 @@ class SaveLabelImaged(MapTransform):
         output_postfix: str | Sequence[str] | None = None,
         output_ext: str = ".tif",
         name_key: str = "name",
+        protect: Iterable[Mapping[Hashable, Any] | str | os.PathLike] = (),
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
+        self.protect = protected_files(protect)
         if output_ext.lower() not in (".tif", ".tiff", ".png"):
             raise ValueError(f"`output_ext` must be '.tif', '.tiff' or '.png', got {output_ext!r}.")
         self.output_dir, self.output_ext, self.name_key = Path(output_dir), output_ext, name_key
@@ -465,7 +479,7 @@ class SaveLabelImaged(MapTransform):
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
-        protect = _input_files(d)
+        protect = self.protect + _input_files(d)
         for key, postfix in self.key_iterator(d, self.postfixes):
             path = self.output_dir / f"{self._name(d, d[key])}_{postfix}{self.output_ext}"
             write_label_image(path, d[key], protect + _input_files({"image": d[key]}))
@@ -487,6 +501,7 @@ class SaveNiftid(MapTransform):
         output_postfix: one per key, or None: the key names.
         dtype: stored data type (uint8 fits class maps up to 255).
         name_key: item entry naming the output.
+        protect: more files never to write over, besides the item's own: datalist items or paths.
         allow_missing_keys: skip missing keys.
     """
 
@@ -497,9 +512,11 @@ class SaveNiftid(MapTransform):
         output_postfix: str | Sequence[str] | None = "seg",
         dtype: Any = np.uint8,
         name_key: str = "case",
+        protect: Iterable[Mapping[Hashable, Any] | str | os.PathLike] = (),
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
+        self.protect = protected_files(protect)
         self.output_dir, self.dtype, self.name_key = Path(output_dir), np.dtype(dtype), name_key
         self.postfixes = output_keys(tuple(map(str, self.keys)), output_postfix, "output_postfix")
 
@@ -517,7 +534,7 @@ class SaveNiftid(MapTransform):
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
-        protect = _input_files(d)
+        protect = self.protect + _input_files(d)
         for key, postfix in self.key_iterator(d, self.postfixes):
             array = d[key]
             if not isinstance(array, MetaTensor):

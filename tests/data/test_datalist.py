@@ -16,6 +16,7 @@ from medunet.data.datalist import (
     SaveNiftid,
     load_or_create_split,
     prepare_dataset,
+    protected_files,
     raise_problems,
     split_cases,
     visible_entries,
@@ -294,6 +295,26 @@ def test_save_label_imaged_names_outputs_and_protects_inputs(tmp_path):
     with pytest.raises(ValueError, match="input file"):
         SaveLabelImaged(keys="pred", output_dir=out)({"image": str(out / "b_pred.tif"), "name": "b", "pred": label})
     assert (out / "b_pred.tif").read_bytes() == b"input"
+
+
+def test_savers_never_write_over_another_input_of_the_datalist(tmp_path):
+    # a folder segmented into itself: c's output name is the name of another input, d_pred.tif
+    (tmp_path / "c.tif").write_bytes(b"c")
+    (tmp_path / "c_pred.tif").write_bytes(b"other input")
+    datalist = [{"image": str(tmp_path / "c.tif"), "name": "c"}, {"image": str(tmp_path / "c_pred.tif"), "name": "d"}]
+    assert protected_files([*datalist, tmp_path / "x.tif"]) == [
+        *(d["image"] for d in datalist),
+        str(tmp_path / "x.tif"),
+    ]
+    label = np.zeros((1, 4, 4), np.int32)
+    with pytest.raises(ValueError, match="input file"):
+        SaveLabelImaged("pred", tmp_path, protect=datalist)({**datalist[0], "pred": label})
+    assert (tmp_path / "c_pred.tif").read_bytes() == b"other input"
+    volume = MetaTensor(torch.zeros(1, 2, 2, 2), affine=torch.eye(4))
+    (tmp_path / "v_seg.nii.gz").write_bytes(b"other input")
+    with pytest.raises(ValueError, match="input file"):
+        SaveNiftid("pred", tmp_path, protect=[tmp_path / "v_seg.nii.gz"])({"case": "v", "pred": volume})
+    assert (tmp_path / "v_seg.nii.gz").read_bytes() == b"other input"
 
 
 def test_save_label_imaged_options():
