@@ -62,6 +62,8 @@ class MetricsReport:
             ``{"val_dice": ["WT_dice", "TC_dice", "ET_dice"]}``. A metric with one value per case may give one name.
         name_transform: collated batch -> case names (default :func:`case_names_from_batch`).
         title: title of the figure.
+        plot_columns: the columns drawn in ``metrics.png`` (default: all), e.g. the scores in [0, 1] without the
+            object counts beside them; the CSV files keep every column.
     """
 
     def __init__(
@@ -70,9 +72,15 @@ class MetricsReport:
         columns: Mapping[str, Sequence[str]],
         name_transform: Callable[[Any], list[str]] = case_names_from_batch,
         title: str = "",
+        plot_columns: Sequence[str] | None = None,
     ) -> None:
         if not columns:
             raise ValueError("columns must name at least one metric.")
+        known = [c for names in columns.values() for c in names]
+        unknown = sorted(set(plot_columns or ()) - set(known))
+        if unknown:
+            raise ValueError(f"plot_columns {unknown} are not among the columns {known}.")
+        self.plot_columns = known if plot_columns is None else list(plot_columns)
         self.output_dir = Path(output_dir)
         self.columns = {k: list(v) for k, v in columns.items()}
         self.name_transform = name_transform
@@ -126,7 +134,7 @@ class MetricsReport:
         self._write_csv(
             self.output_dir / "summary.csv", ["metric", "mean", "std", "median", "min", "max", "count"], summary
         )
-        self._plot(columns)
+        self._plot()
         logger.info("evaluation report: %s", ", ".join(f"{c} {s[1]:.4f}" for c, s in zip(columns, summary)))
 
     @staticmethod
@@ -139,9 +147,11 @@ class MetricsReport:
             tmp.write_text(text.getvalue())
         logger.info("wrote %s", path)
 
-    def _plot(self, columns: list[str]) -> None:
-        groups = list(self.columns.items())
-        fig, axes = plt.subplots(1, len(groups), figsize=(1.6 + 1.4 * len(columns), 3.6), squeeze=False)
+    def _plot(self) -> None:
+        groups = [(m, [n for n in names if n in self.plot_columns]) for m, names in self.columns.items()]
+        groups = [(m, names) for m, names in groups if names]
+        count = sum(len(names) for _, names in groups)
+        fig, axes = plt.subplots(1, len(groups), figsize=(1.6 + 1.4 * count, 3.6), squeeze=False)
         for ax, (metric, names) in zip(axes[0], groups):
             data = [[v for v in (row[n] for row in self.rows) if math.isfinite(v)] for n in names]
             ax.boxplot(data, showmeans=True)

@@ -3,16 +3,16 @@ import csv
 import pytest
 import torch
 from ignite.engine import Engine, Events
+from PIL import Image
 
 from medunet.handlers import MetricsReport
 
 
-def run_report(tmp_path, details):
+def run_report(tmp_path, details, **options):
     names = iter([["case_a", "case_b"], ["case_c"]])
     engine = Engine(lambda e, b: None)
-    MetricsReport(tmp_path, {"dice": ["WT", "TC"], "hd": ["WT_hd"]}, name_transform=lambda batch: next(names)).attach(
-        engine
-    )
+    columns = {"dice": ["WT", "TC"], "hd": ["WT_hd"]}
+    MetricsReport(tmp_path, columns, name_transform=lambda batch: next(names), **options).attach(engine)
     engine.add_event_handler(Events.STARTED, lambda e: setattr(e.state, "metric_details", details))
     engine.run([0, 1], max_epochs=1)
 
@@ -36,3 +36,15 @@ def test_details_of_the_wrong_size_are_an_error(tmp_path):
     with pytest.raises(ValueError, match="expected \\(3, 2\\)"):
         run_report(tmp_path, {"dice": torch.zeros(3, 3), "hd": torch.zeros(3)})
     assert not (tmp_path / "metrics.csv").exists()
+
+
+def test_plot_columns_choose_what_the_figure_draws_and_the_csv_keeps_all(tmp_path):
+    details = {"dice": torch.tensor([[0.9, 0.8], [0.7, 0.6], [0.5, 0.4]]), "hd": torch.tensor([1.0, 2, 3])}
+    run_report(tmp_path / "all", details)
+    run_report(tmp_path / "some", details, plot_columns=["WT"])
+    with open(tmp_path / "some" / "metrics.csv") as f:
+        assert next(csv.reader(f)) == ["case", "WT", "TC", "WT_hd"]
+    width = {k: Image.open(tmp_path / k / "metrics.png").size[0] for k in ("all", "some")}
+    assert width["some"] < width["all"] / 1.5  # one box instead of three
+    with pytest.raises(ValueError, match="plot_columns"):
+        MetricsReport(tmp_path, {"dice": ["WT"]}, plot_columns=["ET"])
