@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -65,6 +66,33 @@ class Bundle:
         return subprocess.run(
             [*launcher, *args], cwd=self.root, capture_output=True, text=True, env=env, timeout=timeout
         )
+
+    def run_cli(self, workflow: str, bundle_root, overrides: dict | None = None, nproc: int | None = None):
+        """``python -m monai.bundle run`` of a workflow from the bundle folder, or ``torchrun`` with ``nproc``
+        processes; ``overrides`` become ``--key=<json>`` arguments."""
+        args = ["run", "--config_file", config_list(self.configs(workflow)), "--meta_file", str(self.meta)]
+        args += ["--logging_file", str(self.logging), "--bundle_root", str(bundle_root)]
+        args += [f"--{k}={json.dumps(v, separators=(',', ':'))}" for k, v in (overrides or {}).items()]
+        if nproc is None:
+            return self.cli(*args)
+        torchrun = (sys.executable, "-m", "torch.distributed.run")
+        return self.cli("--standalone", f"--nproc_per_node={nproc}", "-m", "monai.bundle", *args, launcher=torchrun)
+
+
+def check_resume(bundle: Bundle, root: Path, tiny: dict, capsys) -> None:
+    """A second training run to 2 epochs continues after the 1 epoch done, and keeps only the newest checkpoint."""
+    bundle.run("train", "train", bundle_root=str(root), **{**tiny, "num_epochs": 2})
+    assert "epoch 1 of 2 done" in capsys.readouterr().out  # the bundle's logging.conf logs to stdout
+    assert (root / "models" / "checkpoint_epoch=2.pt").exists()
+    assert not (root / "models" / "checkpoint_epoch=1.pt").exists()
+
+
+def check_ddp(bundle: Bundle, root: Path, tiny: dict) -> None:
+    """torchrun with 2 CPU processes (gloo) trains, saves the model, and logs progress from rank 0 only."""
+    result = bundle.run_cli("multi_gpu_train", root, tiny, nproc=2)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (root / "models" / "model.pt").exists()
+    assert result.stdout.count("finished after") == 1
 
 
 def config_list(files: list[str]) -> str:

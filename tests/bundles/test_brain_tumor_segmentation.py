@@ -1,7 +1,6 @@
 """The brain tumour bundle, tested the way the MONAI model zoo tests bundles, on a tiny synthetic dataset."""
 
 import json
-import sys
 
 import nibabel as nib
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 import torch
 from monai.bundle import ckpt_export, verify_metadata, verify_net_in_out
 
-from tests.bundles.conftest import SCHEMA, config_list
+from tests.bundles.conftest import SCHEMA, check_ddp, check_resume
 
 BUNDLE = "brain_tumor_segmentation"
 # 4 cases of 32^3 voxels, one epoch of 32^3 patches: seconds on a CPU
@@ -36,11 +35,7 @@ def test_train_generates_data_splits_and_saves_a_plain_state_dict(trained):
 
 
 def test_training_resumes_from_the_last_epoch(trained, capsys):
-    bundle, root = trained
-    bundle.run("train", "train", bundle_root=str(root), **{**TINY, "num_epochs": 2})
-    assert "epoch 1 of 2 done" in capsys.readouterr().out  # the bundle's logging.conf logs to stdout
-    assert (root / "models" / "checkpoint_epoch=2.pt").exists()
-    assert not (root / "models" / "checkpoint_epoch=1.pt").exists()
+    check_resume(*trained, TINY, capsys)
 
 
 def test_evaluate_writes_per_case_metrics_summary_and_overlays(trained):
@@ -122,17 +117,7 @@ def test_a_wrong_dataset_folder_stops_before_training_with_the_path(trained, tmp
     bundle, _ = trained
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "notes.txt").write_text("not a dataset")
-    result = bundle.cli(
-        "run",
-        "--config_file",
-        config_list(bundle.configs("train")),
-        "--meta_file",
-        str(bundle.meta),
-        "--logging_file",
-        str(bundle.logging),
-        "--bundle_root",
-        str(tmp_path),
-    )
+    result = bundle.run_cli("train", tmp_path)
     assert result.returncode != 0
     assert f"{tmp_path / 'data'}: no brain tumour dataset found" in result.stderr
     assert not (tmp_path / "models" / "model.pt").exists()
@@ -142,27 +127,7 @@ def test_two_process_ddp_training_on_cpu(trained, tmp_path):
     bundle, _ = trained
     # 10 cases: every process needs at least one validation case
     tiny = {**TINY, "synthetic#cases": 10}
-    overrides = [f"--{k}={json.dumps(v, separators=(',', ':'))}" for k, v in tiny.items()]
-    result = bundle.cli(
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "monai.bundle",
-        "run",
-        "--config_file",
-        config_list(bundle.configs("multi_gpu_train")),
-        "--meta_file",
-        str(bundle.meta),
-        "--logging_file",
-        str(bundle.logging),
-        "--bundle_root",
-        str(tmp_path),
-        *overrides,
-        launcher=(sys.executable, "-m", "torch.distributed.run"),
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (tmp_path / "models" / "model.pt").exists()
-    assert result.stdout.count("finished after") == 1  # progress is logged by rank 0 only
+    check_ddp(bundle, tmp_path, tiny)
 
 
 def test_checkpoint_exports_to_onnx(trained, tmp_path):
