@@ -1,12 +1,16 @@
-"""``python -m medunet.demo``: the main job, end to end on the brain tumour bundle, offline.
+"""``python -m medunet.demo``: the main job, end to end on a medunet bundle, offline.
 
-1. trains ``bundles/brain_tumor_segmentation`` on its embedded synthetic MSD-layout dataset (generated on first run),
-2. evaluates the best model on a held-out synthetic test set (other seeds, never seen in training or model
-   selection): per-case WT/TC/ET Dice and HD95 to ``eval/metrics.csv``, PNG overlays to ``eval/overlays``,
-3. segments one held-out NIfTI volume into ``predictions/``,
+1. trains the bundle on its embedded synthetic dataset (generated on first run),
+2. evaluates the best model on a held-out synthetic test set (another seed, never seen in training or model
+   selection): per-case metrics to ``eval/metrics.csv``, a box plot to ``eval/metrics.png``, PNG overlays to
+   ``eval/overlays``,
+3. segments one held-out image into ``predictions/``,
 
 each step with the ``python -m monai.bundle run`` command a user would type, printed before it runs. Re-running
-continues an interrupted training (the bundle resumes from its last checkpoint) and re-does steps 2 and 3.
+continues an interrupted training (the bundles resume from their last checkpoint) and re-does steps 2 and 3.
+
+``--bundle brain`` (default, the README's main job): brain tumour MRI, WT/TC/ET Dice and HD95, a NIfTI segmentation.
+``--bundle cells``: the 2015 paper's recipe on touching cells, foreground IoU and instance F1, 16-bit label images.
 """
 
 from __future__ import annotations
@@ -18,9 +22,43 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
-BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "brain_tumor_segmentation"
+BUNDLES_DIR = Path(__file__).resolve().parents[1] / "bundles"
 OUTPUTS = ("data", "data_test", "models", "eval", "runs", "predictions")
+
+
+class Demo(NamedTuple):
+    """What the demo needs to know of a bundle: its folder, the held-out file it segments, the files inference writes
+    for it, and the summary lines it prints (label, format over the summary.csv means)."""
+
+    folder: str
+    test_input: str
+    outputs: tuple[str, ...]
+    scores: tuple[tuple[str, str], ...]
+
+
+DEMOS = {
+    "brain": Demo(
+        "brain_tumor_segmentation",
+        "data_test/imagesTr/BRATS_001.nii.gz",
+        ("BRATS_001_seg.nii.gz",),
+        (
+            ("held-out Dice", "WT {WT_dice:.3f}  TC {TC_dice:.3f}  ET {ET_dice:.3f}  mean {mean_dice:.3f}"),
+            ("held-out HD95", "WT {WT_hd95:.1f}  TC {TC_hd95:.1f}  ET {ET_hd95:.1f} mm"),
+        ),
+    ),
+    "cells": Demo(
+        "cell_segmentation",
+        "data_test/images/cell_000.tif",
+        ("cell_000_instances.tif", "cell_000_semantic.tif", "cell_000_overlay.png"),
+        (
+            ("held-out IoU", "foreground {foreground_iou:.3f}"),
+            ("instances", "F1 {f1:.3f}  precision {precision:.3f}  recall {recall:.3f} (IoU >= 0.5)"),
+            ("errors", "Rand {rand_error:.4f}  pixel {pixel_error:.4f}"),
+        ),
+    ),
+}
 
 
 def bundle_command(configs: list[str], *overrides: str) -> list[str]:
@@ -49,17 +87,26 @@ def run_step(title: str, command: list[str], bundle: Path) -> None:
 
 
 def summary(path: Path) -> dict[str, float]:
+    """Column -> mean of a MetricsReport summary.csv, plus ``mean_dice`` over the ``*_dice`` columns."""
     with open(path) as f:
-        return {row["metric"]: float(row["mean"]) for row in csv.DictReader(f)}
+        scores = {row["metric"]: float(row["mean"]) for row in csv.DictReader(f)}
+    dice = [v for k, v in scores.items() if k.endswith("_dice")]
+    if dice:
+        scores["mean_dice"] = sum(dice) / len(dice)
+    return scores
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bundle", type=Path, default=BUNDLE, help="the brain tumour bundle folder")
+    parser.add_argument("--bundle", choices=sorted(DEMOS), default="brain", help="which bundle to run")
+    parser.add_argument("--bundle-dir", type=Path, help="the bundle folder (default: the repository's)")
     parser.add_argument("--fresh", action="store_true", help="delete earlier outputs (data, models, ...) first")
-    parser.add_argument("overrides", nargs="*", help="extra --key value overrides for training, e.g. --num_epochs 5")
+    parser.add_argument(
+        "overrides", nargs="*", help="--key value overrides for every step, after --, e.g. -- --num_epochs 5"
+    )
     args = parser.parse_args(argv)
-    bundle = args.bundle.resolve()
+    demo = DEMOS[args.bundle]
+    bundle = (args.bundle_dir or BUNDLES_DIR / demo.folder).resolve()
     if args.fresh:
         for name in OUTPUTS:
             shutil.rmtree(bundle / name, ignore_errors=True)
@@ -72,22 +119,23 @@ def main(argv: list[str] | None = None) -> None:
         bundle_command(evaluate, "--test_dir", "data_test", *args.overrides),
         bundle,
     )
-    volume = "data_test/imagesTr/BRATS_001.nii.gz"
     inference = ["configs/shared/base_inference.json", "configs/inference.json"]
     run_step(
-        "3/3 segment a held-out NIfTI volume",
-        bundle_command(inference, "--input_path", volume, "--output_dir", "predictions"),
+        f"3/3 segment a held-out {'NIfTI volume' if args.bundle == 'brain' else 'image'}",
+        bundle_command(inference, "--input_path", demo.test_input, "--output_dir", "predictions", *args.overrides),
         bundle,
     )
 
     scores = summary(bundle / "eval" / "summary.csv")
-    dice = [scores[f"{r}_dice"] for r in ("WT", "TC", "ET")]
-    print(f"\nmedunet demo finished in {time.perf_counter() - start:.0f} s")
-    print(f"  held-out Dice   WT {dice[0]:.3f}  TC {dice[1]:.3f}  ET {dice[2]:.3f}  mean {sum(dice) / 3:.3f}")
-    print(f"  held-out HD95   WT {scores['WT_hd95']:.1f}  TC {scores['TC_hd95']:.1f}  ET {scores['ET_hd95']:.1f} mm")
+    print(f"\nmedunet demo ({demo.folder}) finished in {time.perf_counter() - start:.0f} s")
+    for label, line in demo.scores:
+        print(f"  {label:<15} {line.format(**scores)}")
     print(f"  per-case table  {bundle / 'eval' / 'metrics.csv'}")
+    print(f"  box plot (PNG)  {bundle / 'eval' / 'metrics.png'}")
     print(f"  overlays (PNG)  {bundle / 'eval' / 'overlays'}")
-    print(f"  segmentation    {bundle / 'predictions' / 'BRATS_001_seg.nii.gz'} (from {bundle / volume})")
+    for name in demo.outputs:
+        print(f"  prediction      {bundle / 'predictions' / name}")
+    print(f"  from            {bundle / demo.test_input}")
     print(f"  trained model   {bundle / 'models' / 'model.pt'}")
 
 
