@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pytest
 import tifffile
 import torch
 from monai.bundle import ckpt_export, verify_metadata, verify_net_in_out
