@@ -20,7 +20,7 @@ __all__ = ["export_bundle", "main"]
 logger = logging.getLogger(__name__)
 
 KEEP_MODELS = ("model.pt", "model.ts", "model.onnx")
-SKIP_DIRS = ("data", "eval", "runs", "predictions", "__pycache__")
+SKIP_DIRS = ("data", "data_test", "eval", "runs", "predictions", "__pycache__")
 
 
 def _ignore(bundle: Path):

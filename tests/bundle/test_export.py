@@ -20,6 +20,7 @@ def make_bundle(root):
         "models/checkpoint_epoch=3.pt",
         "models/datalist.json",
         "data/case.nii.gz",
+        "data_test/images/cell_000.tif",
         "eval/metrics.csv",
         "runs/events",
         "docs/README.md",
