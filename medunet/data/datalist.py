@@ -418,13 +418,19 @@ def _input_files(data: Mapping[Hashable, Any]) -> list[str]:
     return files
 
 
-def protected_files(inputs: Iterable[Mapping[Hashable, Any] | str | os.PathLike]) -> list[str]:
-    """The files of ``inputs``, datalist items (their image and label entries) or paths, that a writer must never
-    write over: pass a whole datalist so that no output lands on any input, not only on its own item's."""
+def protected_files(inputs: Iterable[Mapping[Hashable, Any] | str | os.PathLike]) -> frozenset[str]:
+    """The resolved paths of the files of ``inputs``, datalist items (their image and label entries) or paths, that a
+    writer must never write over: pass a whole datalist so that no output lands on any input, not only on its own
+    item's. Resolved once, so that checking an output against thousands of inputs is one set look-up."""
     files: list[str] = []
     for entry in inputs:
         files += _input_files(entry) if isinstance(entry, Mapping) else [os.fspath(entry)]
-    return files
+    return frozenset(os.path.realpath(f) for f in files)
+
+
+def _refuse_protected(path: Path, protected: frozenset[str]) -> None:
+    if os.path.realpath(path) in protected:
+        raise ValueError(f"refusing to write {path}: it is an input file (expected an output path elsewhere).")
 
 
 class SaveLabelImaged(MapTransform):
@@ -479,9 +485,10 @@ class SaveLabelImaged(MapTransform):
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
-        protect = self.protect + _input_files(d)
+        protect = _input_files(d)
         for key, postfix in self.key_iterator(d, self.postfixes):
             path = self.output_dir / f"{self._name(d, d[key])}_{postfix}{self.output_ext}"
+            _refuse_protected(path, self.protect)
             write_label_image(path, d[key], protect + _input_files({"image": d[key]}))
             logger.info("wrote %s", path)
         return d
@@ -534,7 +541,7 @@ class SaveNiftid(MapTransform):
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
-        protect = self.protect + _input_files(d)
+        protect = _input_files(d)
         for key, postfix in self.key_iterator(d, self.postfixes):
             array = d[key]
             if not isinstance(array, MetaTensor):
@@ -545,6 +552,7 @@ class SaveNiftid(MapTransform):
             if labels.ndim != 3:
                 raise ValueError(f"{key!r} must be (1, X, Y, Z) or (X, Y, Z), got shape {tuple(array.shape)}.")
             path = self.output_dir / f"{self._name(d, array)}_{postfix}.nii.gz"
+            _refuse_protected(path, self.protect)
             if any(_same_file(path, p) for p in protect + _input_files({"image": array})):
                 raise ValueError(f"refusing to write {path}: it is an input file (expected an output path elsewhere).")
             write_nifti(path, labels.astype(self.dtype), array.affine.detach().cpu().numpy().astype(np.float64))
