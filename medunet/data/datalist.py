@@ -44,6 +44,7 @@ __all__ = [
     "prepare_dataset",
     "protected_files",
     "raise_problems",
+    "refuse_protected",
     "split_cases",
     "visible_entries",
     "visible_files",
@@ -428,7 +429,8 @@ def protected_files(inputs: Iterable[Mapping[Hashable, Any] | str | os.PathLike]
     return frozenset(os.path.realpath(f) for f in files)
 
 
-def _refuse_protected(path: Path, protected: frozenset[str]) -> None:
+def refuse_protected(path: Path, protected: frozenset[str]) -> None:
+    """Raise ValueError if ``path`` is one of the :func:`protected_files`."""
     if os.path.realpath(path) in protected:
         raise ValueError(f"refusing to write {path}: it is an input file (expected an output path elsewhere).")
 
@@ -488,7 +490,7 @@ class SaveLabelImaged(MapTransform):
         protect = _input_files(d)
         for key, postfix in self.key_iterator(d, self.postfixes):
             path = self.output_dir / f"{self._name(d, d[key])}_{postfix}{self.output_ext}"
-            _refuse_protected(path, self.protect)
+            refuse_protected(path, self.protect)
             write_label_image(path, d[key], protect + _input_files({"image": d[key]}))
             logger.info("wrote %s", path)
         return d
@@ -552,7 +554,7 @@ class SaveNiftid(MapTransform):
             if labels.ndim != 3:
                 raise ValueError(f"{key!r} must be (1, X, Y, Z) or (X, Y, Z), got shape {tuple(array.shape)}.")
             path = self.output_dir / f"{self._name(d, array)}_{postfix}.nii.gz"
-            _refuse_protected(path, self.protect)
+            refuse_protected(path, self.protect)
             if any(_same_file(path, p) for p in protect + _input_files({"image": array})):
                 raise ValueError(f"refusing to write {path}: it is an input file (expected an output path elsewhere).")
             write_nifti(path, labels.astype(self.dtype), array.affine.detach().cpu().numpy().astype(np.float64))

@@ -16,6 +16,7 @@ from ignite.engine import Engine, Events
 from matplotlib.colors import ListedColormap
 from skimage.segmentation import find_boundaries
 
+from medunet.data.datalist import protected_files, refuse_protected
 from medunet.data.io import atomic_path
 
 __all__ = ["OverlayWriter", "save_overlay"]
@@ -149,6 +150,8 @@ class OverlayWriter:
         num_slices, axis, mode: as :func:`save_overlay`.
         name_key: item entry naming the file.
         max_items: stop after this many PNGs (None: all).
+        protect: files never to write over: datalist items or paths (an inference config passes its datalist, so an
+            overlay written into the input folder cannot replace an input image).
     """
 
     def __init__(
@@ -163,12 +166,14 @@ class OverlayWriter:
         mode: str = "labels",
         name_key: str | None = None,
         max_items: int | None = None,
+        protect=(),
     ) -> None:
         self.output_dir = Path(output_dir)
         self.image_key, self.pred_key, self.label_key = image_key, pred_key, label_key
         self.channel, self.num_slices, self.axis, self.mode = channel, num_slices, axis, mode
         self.name_key, self.max_items = name_key, max_items
         self.written: list[Path] = []
+        self.protect = protected_files(protect)
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.ITERATION_COMPLETED, self)
@@ -194,6 +199,7 @@ class OverlayWriter:
             image = item[self.image_key][self.channel]
             label = item.get(self.label_key) if self.label_key else None
             path = self.output_dir / f"{name}_overlay.png"
+            refuse_protected(path, self.protect)
             save_overlay(path, image, item[self.pred_key], label, self.num_slices, self.axis, self.mode, name)
             self.written.append(path)
             logger.info("wrote %s", path)

@@ -41,3 +41,14 @@ def test_writer_names_files_after_the_input(tmp_path):
     engine.state.output = [{"image": torch.rand(4, 8, 8, 6), "pred": pred}]
     writer(engine)
     assert (tmp_path / "BRATS_007_overlay.png").exists()
+
+
+def test_writer_never_replaces_a_protected_input(tmp_path):
+    engine = Engine(lambda e, b: None)
+    source = tmp_path / "a_overlay.png"
+    source.write_bytes(b"an input image")
+    writer = OverlayWriter(tmp_path, label_key=None, mode="outlines", name_key="name", protect=[{"image": str(source)}])
+    engine.state.output = [{"image": torch.rand(1, 8, 8), "pred": torch.zeros(1, 8, 8), "name": "a"}]
+    with pytest.raises(ValueError, match="input file"):
+        writer(engine)
+    assert source.read_bytes() == b"an input image"
