@@ -51,6 +51,16 @@ def test_training_samples_are_valid_tiles_with_targets_and_weights(trained):
     assert flow.parser.get_parsed_content("network_def").output_size(188) == 100  # the loss crops to the valid output
 
 
+def test_images_smaller_than_the_margin_still_give_full_tiles(trained, tmp_path):
+    # 40x40 images and a 92 px margin context: mirrored (symmetric) padding repeats as often as needed
+    bundle, _ = trained
+    small = {**TINY, "synthetic#size": [40, 40], "channels": [4, 8, 16, 32, 64], "tile_size": [188, 188]}
+    flow = bundle.workflow("train", "train", bundle_root=str(tmp_path), **small)
+    flow.initialize()
+    sample = flow.parser.get_parsed_content("train#dataset")[0]
+    assert tuple(sample["image"].shape) == tuple(sample["weight"].shape) == (1, 188, 188)
+
+
 def test_training_resumes_from_the_last_epoch(trained, capsys):
     check_resume(*trained, TINY, capsys)
 
