@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Hashable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -166,7 +168,7 @@ class OverlayWriter:
         mode: str = "labels",
         name_key: str | None = None,
         max_items: int | None = None,
-        protect=(),
+        protect: Iterable[Mapping[Hashable, Any] | str | os.PathLike] = (),
     ) -> None:
         self.output_dir = Path(output_dir)
         self.image_key, self.pred_key, self.label_key = image_key, pred_key, label_key

@@ -78,8 +78,8 @@ class MetricsReport:
             raise ValueError("columns must name at least one metric.")
         known = [c for names in columns.values() for c in names]
         unknown = sorted(set(plot_columns or ()) - set(known))
-        if unknown:
-            raise ValueError(f"plot_columns {unknown} are not among the columns {known}.")
+        if unknown or (plot_columns is not None and not plot_columns):
+            raise ValueError(f"plot_columns must name one or more of the columns {known}, got {plot_columns!r}.")
         self.plot_columns = known if plot_columns is None else list(plot_columns)
         self.output_dir = Path(output_dir)
         self.columns = {k: list(v) for k, v in columns.items()}

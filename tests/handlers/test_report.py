@@ -48,3 +48,5 @@ def test_plot_columns_choose_what_the_figure_draws_and_the_csv_keeps_all(tmp_pat
     assert width["some"] < width["all"] / 1.5  # one box instead of three
     with pytest.raises(ValueError, match="plot_columns"):
         MetricsReport(tmp_path, {"dice": ["WT"]}, plot_columns=["ET"])
+    with pytest.raises(ValueError, match="plot_columns"):  # an empty figure: refused before the evaluation runs
+        MetricsReport(tmp_path, {"dice": ["WT"]}, plot_columns=[])
