@@ -11,7 +11,11 @@ an untrained network's near-tied logits make any argmax comparison meaningless. 
 subprocess, so each peak RSS is its own. "network alone" is the time of the same number of bare forward passes;
 stitching overhead is the rest of the total. Agreement is the share of voxels whose argmax equals MONAI fp32's.
 The "-crop" rows use ``crop_foreground=True``: only the bounding box of the non-zero (brain) voxels is tiled, as
-nnU-Net crops skull-stripped MRI. A second table times the stitching alone, with a 1x1x1 convolution as the network.
+nnU-Net crops skull-stripped MRI. medunet's inferer keeps freed CPU memory for reuse while it runs
+(``reuse_cpu_memory=True``, see ``medunet.utils.memory``); the "-no-reuse" row switches that off and the "+reuse" row
+runs MONAI inside the same ``cpu_memory_reuse()`` scope, so that the table separates the allocator from the
+stitching. "network alone" is timed under the same allocator setting as its row. A second table times the stitching
+alone, with a 1x1x1 convolution as the network.
 
 2D case: the 2015 paper network on a 1024x1024 image at ROI 572 and at ROI 1212 (one tile): time, number of
 windows, and the ratio of input pixels fed to the network to output pixels.
@@ -101,11 +105,13 @@ def build_3d(ct: bool, weights: str | None, case: str | None):
     return net.eval(), torch.from_numpy(np.load(case))
 
 
-def network_alone(net, windows: int, autocast: bool, roi=ROI, channels: int = 4) -> float:
+def network_alone(net, windows: int, autocast: bool, reuse: bool, roi=ROI, channels: int = 4) -> float:
     """Seconds for `windows` bare forward passes at batch 1 (median of 5, scaled)."""
+    from medunet.utils import cpu_memory_reuse
+
     x = torch.randn(1, channels, *roi)
     times = []
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast), cpu_memory_reuse(reuse):
         net(x)
         for _ in range(5):
             start = time.perf_counter()
@@ -120,12 +126,14 @@ def worker(method: str, out: str, ct: bool, weights: str | None, case: str | Non
     from medunet.inferers import overlap_tile_inference
     from medunet.inferers.overlap_tile import _foreground_box
     from medunet.inferers.tiling import plan_same_axis
+    from medunet.utils import cpu_memory_reuse
 
     net, image = build_3d(ct, weights, case)
     if method.endswith("stitching"):
         net = torch.nn.Conv3d(image.shape[1], 4, 1).eval()
     roi = (128, 128, 128) if ct else ROI
     crop = method.endswith("crop")
+    reuse = method == "monai-fp32+reuse" or (method.startswith("medunet") and not method.endswith("no-reuse"))
     box = _foreground_box(image, roi) if crop else None
     tiled = image.shape[2:] if box is None else [b.stop - b.start for b in box]
     windows = int(np.prod([len(plan_same_axis(n, r, OVERLAP).starts) for n, r in zip(tiled, roi)]))
@@ -134,16 +142,24 @@ def worker(method: str, out: str, ct: bool, weights: str | None, case: str | Non
     start = time.perf_counter()
     with torch.no_grad():
         if method.startswith("monai"):
-            pred = sliding_window_inference(image, roi, 1, net, overlap=OVERLAP, mode="gaussian")
+            with cpu_memory_reuse(reuse):
+                pred = sliding_window_inference(image, roi, 1, net, overlap=OVERLAP, mode="gaussian")
         else:
             autocast = "bf16" if "bf16" in method else None
             pred = overlap_tile_inference(
-                image, net, roi, overlap=OVERLAP, mode="gaussian", autocast=autocast, crop_foreground=crop
+                image,
+                net,
+                roi,
+                overlap=OVERLAP,
+                mode="gaussian",
+                autocast=autocast,
+                crop_foreground=crop,
+                reuse_cpu_memory=reuse,
             )
     total = time.perf_counter() - start
     peak = rss_gib("VmHWM")
     labels = pred.argmax(1).to(torch.uint8).numpy()
-    alone = None if ct else network_alone(net, windows, "bf16" in method, roi, image.shape[1])
+    alone = None if ct else network_alone(net, windows, "bf16" in method, reuse, roi, image.shape[1])
     np.save(out + ".npy", labels)
     with open(out + ".json", "w") as f:
         json.dump({"total": total, "alone": alone, "windows": windows, "peak": peak, "base": base}, f)
@@ -164,7 +180,13 @@ def bench_3d(ct: bool, weights: str) -> None:
     print(f"\n## 3D: {title}, overlap {OVERLAP}, Gaussian\n")
     methods = ["monai-fp32", "medunet-fp32"]
     if not ct:
-        methods += ["medunet-bf16", "medunet-fp32-crop", "medunet-bf16-crop"]
+        methods += [
+            "medunet-bf16",
+            "medunet-fp32-no-reuse",
+            "monai-fp32+reuse",
+            "medunet-fp32-crop",
+            "medunet-bf16-crop",
+        ]
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         if not ct:

