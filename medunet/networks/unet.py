@@ -63,6 +63,26 @@ def _center_crop(x: torch.Tensor, size: List[int]) -> torch.Tensor:
     return x
 
 
+def _run_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``block(x)``, in fp32 where CPU bf16 autocast would get its weight gradients wrong.
+
+    oneDNN's bf16 weight gradient of a 3x3x3 convolution reads uninitialised memory when the input depth (first
+    spatial axis) is 2, so some training steps get NaN or garbage gradients at the bottom of a U-Net fed 32-voxel
+    patches (PyTorch 2.13 CPU; fp32, other depths and the input gradient are right). Those blocks run in fp32 while
+    gradients are recorded: a few voxels, so the cost is nil. Tested in tests/networks/test_unet.py.
+    """
+    if (
+        x.dim() == 5
+        and x.shape[2] == 2
+        and x.device.type == "cpu"
+        and torch.is_grad_enabled()
+        and torch.is_autocast_enabled("cpu")
+    ):
+        with torch.autocast("cpu", enabled=False):
+            return block(x.float())
+    return block(x)
+
+
 class UpBlock(nn.Module):
     """``up-conv 2x2 => crop-and-concat with the skip => ConvBlock``."""
 
@@ -99,7 +119,10 @@ class UpBlock(nn.Module):
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.up(x)
         skip = _center_crop(skip, x.shape[2:])
-        return self.conv(torch.cat([skip, x], dim=1))
+        x = torch.cat([skip, x], dim=1)
+        if torch.jit.is_scripting():
+            return self.conv(x)
+        return _run_block(self.conv, x)
 
 
 def _level_channels(channels: Sequence[int | Sequence[int]]) -> list[tuple[int, int]]:
@@ -330,7 +353,7 @@ class UNet(nn.Module):
         for level, block in enumerate(self.encoder):
             if level > 0:
                 x = self.pool(x)
-            x = block(x)
+            x = block(x) if torch.jit.is_scripting() else _run_block(block, x)
             skips.append(x)
         x = self.dropout(x)
         for i, up in enumerate(self.decoder):

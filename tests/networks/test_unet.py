@@ -171,3 +171,40 @@ def test_valid_network_is_translation_equivariant_on_the_pooling_grid():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         UNet(2, 1, 2, **{"channels": TINY, **kwargs})
+
+
+def _poison_freed_memory() -> None:
+    """Leave NaN-filled blocks in the allocator's free lists, as a long training run does with stale activations."""
+    blocks = [torch.full((n,), float("nan")) for n in (2_000_000, 300_000, 40_000, 10_000)]
+    del blocks
+
+
+def test_cpu_bf16_weight_gradients_stay_finite_at_depth_two():
+    # oneDNN's bf16 weight gradient of a 3x3x3 convolution reads uninitialised memory when the input depth is 2
+    # (a 32-voxel patch at the bottom of a 5-level U-Net); without the fp32 fallback some of these runs get NaN
+    torch.manual_seed(0)
+    net = UNet(3, 1, 2, channels=(32, 64), padding="same", norm="instance")
+    x = torch.randn(1, 1, 4, 6, 6)
+    for _ in range(20):
+        _poison_freed_memory()
+        net.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = net(x)
+        out.float().sum().backward()
+        assert all(torch.isfinite(p.grad).all() for p in net.parameters())
+
+
+def test_only_depth_two_blocks_leave_bf16():
+    dtypes = {}
+    net = UNet(3, 1, 2, channels=(4, 8, 16), padding="same")
+    for name, module in net.named_modules():
+        if isinstance(module, torch.nn.Conv3d):
+            module.register_forward_hook(lambda m, i, o, name=name: dtypes.setdefault(name, o.dtype) and None)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        net(torch.randn(1, 1, 8, 12, 12))  # depths 8, 4, 2
+    assert dtypes["encoder.2.0.conv"] == dtypes["encoder.2.1.conv"] == torch.float32
+    assert dtypes["encoder.0.0.conv"] == dtypes["decoder.0.conv.0.conv"] == torch.bfloat16
+    dtypes.clear()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        net(torch.randn(1, 1, 8, 12, 12))  # no weight gradients, no fallback
+    assert dtypes["encoder.2.0.conv"] == torch.bfloat16
