@@ -19,9 +19,13 @@ PAGES = BLOCK // 4096
 
 
 def steady_state_faults() -> int:
-    """Minor page faults of the last 3 of 6 rounds of allocating, touching and freeing BLOCK bytes."""
-    for i in range(6):
-        if i == 3:
+    """Minor page faults of the last 4 of 24 rounds of allocating, touching and freeing BLOCK bytes.
+
+    With reuse on, glibc grows the heap for the first several rounds (a freed block plus the alignment padding
+    of the next request do not fit the hole it left) and serves every later round from it.
+    """
+    for i in range(24):
+        if i == 20:
             before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         torch.ones(BLOCK // 4)
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
@@ -48,7 +52,7 @@ def calls(monkeypatch):
 @needs_glibc
 def test_freed_blocks_are_reused_inside_the_scope():
     with cpu_memory_reuse():
-        assert steady_state_faults() < PAGES // 10  # glibc's default maps each block afresh: 3 * PAGES faults
+        assert steady_state_faults() < PAGES // 10  # glibc's default maps each block afresh: 4 * PAGES faults
 
 
 @needs_glibc
