@@ -18,6 +18,7 @@ from monai.engines.utils import PrepareBatch
 from monai.transforms import MapTransform
 from monai.utils import CommonKeys
 
+from medunet.engines.prepare import as_plain_tensor
 from medunet.losses.packed import split_label_weight
 from medunet.losses.weighted_ce import crop_to_prediction
 
@@ -25,7 +26,7 @@ __all__ = ["PrepareBatchWithWeight", "SplitLabelWeightd"]
 
 
 def _to(x: torch.Tensor, device: str | torch.device | None, non_blocking: bool, **kwargs: Any) -> torch.Tensor:
-    return x.to(device=device, non_blocking=non_blocking, **kwargs)
+    return as_plain_tensor(x).to(device=device, non_blocking=non_blocking, **kwargs)
 
 
 class PrepareBatchWithWeight(PrepareBatch):
@@ -36,10 +37,10 @@ class PrepareBatchWithWeight(PrepareBatch):
         image_key: the batch key of the network input.
         label_key: the batch key of the class-index label ``(B, 1, *spatial)``.
 
-    Returns ``image`` unchanged and the packed float32 target ``(B, 2, *spatial)``, channel 0 the label and
-    channel 1 the weight, both moved to the engine's device. Pair it with
-    :class:`medunet.losses.PackedWeightLoss`. Label and weight must have the same spatial size (the loss, not this
-    adapter, crops them to a valid network's smaller prediction).
+    Returns ``image`` and the packed float32 target ``(B, 2, *spatial)``, channel 0 the label and channel 1 the
+    weight, both moved to the engine's device as plain tensors (see :class:`~medunet.engines.PlainTensorBatch`).
+    Pair it with :class:`medunet.losses.PackedWeightLoss`. Label and weight must have the same spatial size (the
+    loss, not this adapter, crops them to a valid network's smaller prediction).
     """
 
     def __init__(

@@ -5,6 +5,7 @@
 - :class:`PaperElastic2Dd`, :class:`GridElastic3Dd`: the elastic deformations of the 2D and 3D U-Net papers.
 - :class:`ConvertMSDToBratsRegionsd`, :class:`BratsRegionsToMSDLabeld`, :class:`MapBratsLabelsToMSDd`: BraTS label
   conventions (MSD labels <-> WT/TC/ET regions, original BraTS numbering).
+- :class:`ForegroundLocationsd`: foreground/background voxel indices computed once per case for patch sampling.
 """
 
 from medunet.transforms.brats import (
@@ -23,6 +24,7 @@ from medunet.transforms.elastic import (
     control_grid_shape,
     dense_displacement,
 )
+from medunet.transforms.sampling import ForegroundLocationsd, strided_subset
 from medunet.transforms.targets import (
     BACKGROUND,
     BORDER,
@@ -49,6 +51,7 @@ __all__ = [
     "BratsRegionsToMSDLabeld",
     "ConvertMSDToBratsRegions",
     "ConvertMSDToBratsRegionsd",
+    "ForegroundLocationsd",
     "GridElastic3Dd",
     "GridElasticd",
     "InstanceToSemantic",
@@ -64,5 +67,6 @@ __all__ = [
     "instance_border",
     "instance_to_semantic",
     "nearest_instance_distances",
+    "strided_subset",
     "unet_weight_map",
 ]

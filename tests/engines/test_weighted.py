@@ -37,7 +37,7 @@ def test_prepare_batch_packs_label_and_weight():
         "weight": torch.rand(2, 5, 7, dtype=torch.float64),  # no channel axis: accepted
     }
     image, target = PrepareBatchWithWeight()(batch, torch.device("cpu"))
-    assert image is batch["image"]
+    assert torch.equal(image, batch["image"])
     assert target.shape == (2, 2, 5, 7)
     assert target.dtype == torch.float32
     assert torch.equal(target[:, 0], batch["label"][:, 0].float())
