@@ -14,8 +14,7 @@ and AdamW, through MONAI's SupervisedTrainer, on the same training cases (the bu
   NIfTI file and preprocessed again each epoch), a plain ``torch.utils.data.DataLoader``, fp32.
 - medunet: the bundle's own ``configs/train.json`` (merged over the shared base), run through MONAI's
   ConfigWorkflow: cached deterministic preprocessing with the foreground locations of each case
-  (``ForegroundLocationsd``), plain-tensor batches, fused AdamW, freed CPU memory kept for reuse, bf16 autocast
-  where the CPU has it.
+  (``ForegroundLocationsd``), plain-tensor batches, fused AdamW, bf16 autocast where the CPU has it.
 
 Validation is switched off in both. The first epoch (caching, kernel selection) is not timed.
 """

@@ -7,8 +7,14 @@ With mmap off (``M_MMAP_MAX = 0``) and the heap never trimmed (``M_TRIM_THRESHOL
 and the next window reuses them, as tcmalloc or jemalloc would; the cost is that the process keeps its peak.
 
 :func:`cpu_memory_reuse` does this for one block of code and gives the memory back when the outermost block ends
-(``malloc_trim``); :class:`~medunet.inferers.OverlapTileInferer` wraps each call in it. :func:`enable_cpu_memory_reuse`
-does it for the rest of the process, which suits a training run. Off glibc (macOS, Windows, musl) both do nothing.
+(``malloc_trim``); :class:`~medunet.inferers.OverlapTileInferer` wraps each call in it. Off glibc (macOS, Windows,
+musl) it does nothing.
+
+It is a scope, not a process setting, on purpose: reused blocks hold stale data where fresh mappings hold zeros, and
+native code that reads memory it never wrote then sees garbage. Keeping it on for whole 2-process gloo training runs
+made one process abort at exit (``terminate called without an active exception``) in 3 of 28 runs; with reuse
+only inside the inferer, 0 of 16. oneDNN's bf16 weight gradient at depth 2, worked around in
+:mod:`medunet.networks.unet`, is such a read too.
 
 Example::
 
@@ -26,7 +32,7 @@ import platform
 import threading
 from collections.abc import Iterator
 
-__all__ = ["cpu_memory_reuse", "cpu_memory_reuse_available", "enable_cpu_memory_reuse"]
+__all__ = ["cpu_memory_reuse", "cpu_memory_reuse_available"]
 
 # mallopt(3) parameters and glibc's defaults for them
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
@@ -34,7 +40,7 @@ _DEFAULT_TRIM_THRESHOLD, _DEFAULT_MMAP_MAX = 128 * 1024, 65536
 _NEVER_TRIM = 2**31 - 1  # mallopt takes an int
 
 _lock = threading.Lock()
-_state = {"depth": 0, "process_wide": False}
+_state = {"depth": 0}
 
 
 @functools.cache
@@ -64,22 +70,11 @@ def _release(libc: ctypes.CDLL) -> None:
     libc.malloc_trim(0)
 
 
-def enable_cpu_memory_reuse() -> bool:
-    """Keep freed CPU memory for reuse for the rest of the process (a training run). Returns whether it applies."""
-    libc = _glibc()
-    if libc is None:
-        return False
-    with _lock:
-        _state["process_wide"] = True
-        _keep(libc)
-    return True
-
-
 @contextlib.contextmanager
 def cpu_memory_reuse(enabled: bool = True) -> Iterator[None]:
-    """Within the block, freed CPU memory stays in the heap and is reused; when the outermost block ends (unless
-    :func:`enable_cpu_memory_reuse` was called) glibc's defaults are set back and the free memory is returned to the
-    kernel. Re-entrant and thread-safe; a no-op when ``enabled`` is False or the allocator is not glibc's.
+    """Within the block, freed CPU memory stays in the heap and is reused; when the outermost block ends glibc's
+    defaults are set back and the free memory is returned to the kernel. Re-entrant and thread-safe; a no-op when
+    ``enabled`` is False or the allocator is not glibc's.
 
     Setting the defaults back leaves glibc's mmap threshold where it had grown to, instead of letting it grow
     further: a speed detail, never a correctness one.
@@ -89,7 +84,7 @@ def cpu_memory_reuse(enabled: bool = True) -> Iterator[None]:
         yield
         return
     with _lock:
-        if _state["depth"] == 0 and not _state["process_wide"]:
+        if _state["depth"] == 0:
             _keep(libc)
         _state["depth"] += 1
     try:
@@ -97,5 +92,5 @@ def cpu_memory_reuse(enabled: bool = True) -> Iterator[None]:
     finally:
         with _lock:
             _state["depth"] -= 1
-            if _state["depth"] == 0 and not _state["process_wide"]:
+            if _state["depth"] == 0:
                 _release(libc)

@@ -10,7 +10,7 @@ import torch
 
 from medunet.inferers import overlap_tile_inference
 from medunet.utils import memory
-from medunet.utils.memory import cpu_memory_reuse, cpu_memory_reuse_available, enable_cpu_memory_reuse
+from medunet.utils.memory import cpu_memory_reuse, cpu_memory_reuse_available
 
 needs_glibc = pytest.mark.skipif(not cpu_memory_reuse_available(), reason="needs glibc's malloc")
 
@@ -39,7 +39,7 @@ def resident_bytes() -> int:
 @pytest.fixture(autouse=True)
 def calls(monkeypatch):
     """Fresh scope state for each test, glibc's defaults afterwards; records the allocator switches."""
-    monkeypatch.setattr(memory, "_state", {"depth": 0, "process_wide": False})
+    monkeypatch.setattr(memory, "_state", {"depth": 0})
     seen: list[str] = []
     keep, release = memory._keep, memory._release
     monkeypatch.setattr(memory, "_keep", lambda libc: (seen.append("keep"), keep(libc)))
@@ -89,15 +89,6 @@ def test_scope_ends_on_an_exception(calls):
 
 
 @needs_glibc
-def test_process_wide_reuse_survives_scopes(calls):
-    assert enable_cpu_memory_reuse()
-    with cpu_memory_reuse():
-        pass
-    assert "release" not in calls
-    assert steady_state_faults() < PAGES // 10
-
-
-@needs_glibc
 def test_scopes_from_several_threads_balance(calls):
     def work():
         for _ in range(20):
@@ -115,7 +106,7 @@ def test_scopes_from_several_threads_balance(calls):
 
 def test_unavailable_allocator_is_a_no_op(calls, monkeypatch):
     monkeypatch.setattr(memory, "_glibc", lambda: None)
-    assert not enable_cpu_memory_reuse()
+    assert not cpu_memory_reuse_available()
     with cpu_memory_reuse():
         pass
     assert calls == []
