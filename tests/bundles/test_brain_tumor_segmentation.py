@@ -34,6 +34,17 @@ def test_train_generates_data_splits_and_saves_a_plain_state_dict(trained):
     assert any((root / "runs").iterdir())  # TensorBoard events
 
 
+def test_training_with_the_same_seed_gives_the_same_weights(trained, tmp_path):
+    # bit for bit, bf16 included: a native read of uninitialised memory (see medunet.networks.unet) once broke this
+    bundle, _ = trained
+    for run in ("first", "again"):
+        bundle.run("train", "train", bundle_root=str(tmp_path / run), **TINY)
+    first = torch.load(tmp_path / "first" / "models" / "model.pt", weights_only=True)
+    again = torch.load(tmp_path / "again" / "models" / "model.pt", weights_only=True)
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+
+
 def test_training_resumes_from_the_last_epoch(trained, capsys):
     check_resume(*trained, TINY, capsys)
 
