@@ -45,6 +45,12 @@ def test_training_with_the_same_seed_gives_the_same_weights(trained, tmp_path):
     assert all(torch.equal(first[k], again[k]) for k in first)
 
 
+def test_a_run_shorter_than_the_validation_interval_still_saves_a_model(trained, tmp_path):
+    bundle, _ = trained
+    bundle.run("train", "train", bundle_root=str(tmp_path), **{**TINY, "val_interval": 5})
+    assert (tmp_path / "models" / "model.pt").exists()
+
+
 def test_training_resumes_from_the_last_epoch(trained, capsys):
     check_resume(*trained, TINY, capsys)
 
