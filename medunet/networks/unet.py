@@ -53,6 +53,33 @@ class ConvBlock(nn.Sequential):
             Convolution(in_channels=mid_channels, out_channels=out_channels, **conv),
         )
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():
+            for layer in self:
+                x = layer(x)
+            return x
+        return self._forward_eager(x)
+
+    @torch.jit.unused
+    def _forward_eager(self, x: torch.Tensor) -> torch.Tensor:
+        """The block, in fp32 where CPU bf16 autocast would get its weight gradients wrong.
+
+        oneDNN's bf16 weight gradient of a 3x3x3 convolution reads uninitialised memory when the input depth (first
+        spatial axis) is 2, so some training steps get NaN or garbage gradients at the bottom of a U-Net fed 32-voxel
+        patches (PyTorch 2.13 CPU; fp32, other depths and the input gradient are right). Such blocks run in fp32
+        while gradients are recorded: a few voxels, so the cost is nil. Tested in tests/networks/test_unet.py.
+        """
+        if (
+            x.dim() == 5
+            and x.shape[2] == 2
+            and x.device.type == "cpu"
+            and torch.is_grad_enabled()
+            and torch.is_autocast_enabled("cpu")
+        ):
+            with torch.autocast("cpu", enabled=False):
+                return super().forward(x.float())
+        return super().forward(x)
+
 
 def _center_crop(x: torch.Tensor, size: List[int]) -> torch.Tensor:
     """Crop the spatial axes of ``x`` (B, C, *spatial) to ``size`` around their centre."""
@@ -61,26 +88,6 @@ def _center_crop(x: torch.Tensor, size: List[int]) -> torch.Tensor:
         if extra != 0:
             x = x.narrow(d + 2, extra // 2, size[d])
     return x
-
-
-def _run_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``block(x)``, in fp32 where CPU bf16 autocast would get its weight gradients wrong.
-
-    oneDNN's bf16 weight gradient of a 3x3x3 convolution reads uninitialised memory when the input depth (first
-    spatial axis) is 2, so some training steps get NaN or garbage gradients at the bottom of a U-Net fed 32-voxel
-    patches (PyTorch 2.13 CPU; fp32, other depths and the input gradient are right). Those blocks run in fp32 while
-    gradients are recorded: a few voxels, so the cost is nil. Tested in tests/networks/test_unet.py.
-    """
-    if (
-        x.dim() == 5
-        and x.shape[2] == 2
-        and x.device.type == "cpu"
-        and torch.is_grad_enabled()
-        and torch.is_autocast_enabled("cpu")
-    ):
-        with torch.autocast("cpu", enabled=False):
-            return block(x.float())
-    return block(x)
 
 
 class UpBlock(nn.Module):
@@ -119,10 +126,7 @@ class UpBlock(nn.Module):
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.up(x)
         skip = _center_crop(skip, x.shape[2:])
-        x = torch.cat([skip, x], dim=1)
-        if torch.jit.is_scripting():
-            return self.conv(x)
-        return _run_block(self.conv, x)
+        return self.conv(torch.cat([skip, x], dim=1))
 
 
 def _level_channels(channels: Sequence[int | Sequence[int]]) -> list[tuple[int, int]]:
@@ -353,7 +357,7 @@ class UNet(nn.Module):
         for level, block in enumerate(self.encoder):
             if level > 0:
                 x = self.pool(x)
-            x = block(x) if torch.jit.is_scripting() else _run_block(block, x)
+            x = block(x)
             skips.append(x)
         x = self.dropout(x)
         for i, up in enumerate(self.decoder):
