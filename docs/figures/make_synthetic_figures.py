@@ -19,7 +19,8 @@ from skimage.segmentation import find_boundaries
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's medunet, not an installed one
 
-from medunet.data.synthetic import MODALITIES, make_brain_tumor_cases, make_cells
+from medunet.data.synthetic import make_brain_tumor_cases, make_cells
+from medunet.transforms.brats import MSD_MODALITIES
 
 HERE = Path(__file__).resolve().parent
 # BraTS colours: edema green, necrosis / non-enhancing red, enhancing yellow
@@ -56,7 +57,7 @@ def brain_figure(path: Path, seed: int = 0, cases: int = 3) -> None:
     fig, axes = plt.subplots(cases, 6, figsize=(12, 2.2 * cases + 0.4))
     for row, (image, label) in enumerate(zip(images, labels)):
         z = int(np.argmax(np.count_nonzero(label, axis=(0, 1))))  # the axial slice with the most tumour
-        for column, name in enumerate(MODALITIES):
+        for column, name in enumerate(MSD_MODALITIES):
             view = image[column, :, :, z].T  # x to the right, anterior up (radiological flip not applied)
             axes[row, column].imshow(view, cmap="gray", origin="lower", vmin=0, vmax=np.percentile(image[column], 99.7))
             axes[row, column].set_title(f"case {row}: {name}" if column == 0 else name, fontsize=9)

@@ -31,7 +31,7 @@ from monai.data.folder_layout import default_name_formatter
 from monai.transforms import LoadImage, MapTransform
 from monai.utils import convert_to_dst_type
 
-from medunet.data.datalist import (
+from medunet.data.discovery import (
     DatasetError,
     common_folder,
     duplicate_problems,
@@ -42,12 +42,10 @@ from medunet.data.datalist import (
     visible_entries,
     visible_files,
 )
-from medunet.transforms._arrays import as_label_array
+from medunet.transforms.brats import BRATS_MODALITIES, BRATS_TO_MSD, MSD_MODALITIES
+from medunet.utils.arrays import as_label_array
 
 __all__ = [
-    "BRATS_MODALITIES",
-    "BRATS_TO_MSD",
-    "MSD_MODALITIES",
     "LoadBrainTumorCased",
     "case_name_formatter",
     "check_brain_tumor_cases",
@@ -59,9 +57,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MSD_MODALITIES = ("FLAIR", "T1w", "t1gd", "T2w")
-BRATS_MODALITIES = ("flair", "t1", "t1ce", "t2")
-BRATS_TO_MSD = {0: 0, 1: 2, 2: 1, 4: 3}
 LABEL_VALUES = {"msd": (0, 1, 2, 3), "brats": tuple(BRATS_TO_MSD)}
 NIFTI = (".nii.gz", ".nii")
 LAYOUTS = (
@@ -462,7 +457,7 @@ def case_name_formatter(metadict: dict, saver: Any) -> dict:
 
 
 def prepare_brain_tumor_dataset(dataset_dir: str | os.PathLike, make_synthetic: Any = None) -> list[dict]:
-    """:func:`~medunet.data.datalist.prepare_dataset` for brain tumour data: the checked cases of
+    """:func:`~medunet.data.discovery.prepare_dataset` for brain tumour data: the checked cases of
     ``dataset_dir``, after generating a synthetic dataset with ``make_synthetic(folder)`` when it is missing or
     empty. Raises DatasetError for a folder that holds anything else than a valid dataset."""
     return prepare_dataset(

@@ -35,7 +35,7 @@ from monai.transforms import MapTransform
 from PIL import Image
 from skimage.measure import label as connected_components
 
-from medunet.data.datalist import (
+from medunet.data.discovery import (
     DatasetError,
     common_folder,
     duplicate_problems,
@@ -45,7 +45,7 @@ from medunet.data.datalist import (
     visible_entries,
     visible_files,
 )
-from medunet.transforms._arrays import as_label_array
+from medunet.utils.arrays import as_label_array
 
 __all__ = [
     "ANNOTATIONS",
@@ -483,7 +483,7 @@ class LoadCellImaged(MapTransform):
 def prepare_cell_dataset(
     dataset_dir: str | os.PathLike, make_synthetic: Any = None, layout: str = "auto"
 ) -> list[dict]:
-    """:func:`~medunet.data.datalist.prepare_dataset` for cell images: the checked items of ``dataset_dir``,
+    """:func:`~medunet.data.discovery.prepare_dataset` for cell images: the checked items of ``dataset_dir``,
     after generating a synthetic dataset with ``make_synthetic(folder)`` when it is missing or empty. Raises
     DatasetError for a folder that holds anything else than a valid dataset."""
     return prepare_dataset(

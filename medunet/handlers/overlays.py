@@ -18,8 +18,8 @@ from ignite.engine import Engine, Events
 from matplotlib.colors import ListedColormap
 from skimage.segmentation import find_boundaries
 
-from medunet.data.datalist import protected_files, refuse_protected
-from medunet.data.io import atomic_path
+from medunet.data.writers import protected_files, refuse_protected
+from medunet.utils.files import atomic_path
 
 __all__ = ["OverlayWriter", "save_overlay"]
 

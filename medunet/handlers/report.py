@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
-from medunet.data.io import atomic_path
+from medunet.utils.files import atomic_path
 
 __all__ = ["MetricsReport", "case_names_from_batch"]
 

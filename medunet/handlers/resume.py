@@ -14,7 +14,7 @@ import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint, DiskSaver
 
-from medunet.data.io import atomic_path
+from medunet.utils.files import atomic_path
 
 __all__ = ["BestModelSaver", "ResumeHandler", "latest_checkpoint"]
 

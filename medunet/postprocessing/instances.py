@@ -22,8 +22,8 @@ from scipy import ndimage as ndi
 from skimage.measure import label as connected_components
 from skimage.segmentation import relabel_sequential, watershed
 
-from medunet.transforms._arrays import from_numpy_like, output_keys, to_numpy
 from medunet.transforms.targets import BACKGROUND, CELL
+from medunet.utils.arrays import from_numpy_like, output_keys, to_numpy
 
 __all__ = ["SemanticToInstances", "SemanticToInstancesd", "semantic_to_instances"]
 

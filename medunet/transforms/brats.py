@@ -29,6 +29,11 @@ from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_tensor
 
 __all__ = [
+    "BRATS_MODALITIES",
+    "BRATS_TO_MSD",
+    "MSD_LABELS",
+    "MSD_MODALITIES",
+    "MSD_TO_BRATS",
     "REGION_NAMES",
     "BratsRegionsToMSDLabel",
     "BratsRegionsToMSDLabeld",
@@ -39,7 +44,16 @@ __all__ = [
 ]
 
 REGION_NAMES = ("WT", "TC", "ET")
-_BRATS_TO_MSD = (0, 2, 1, 2, 3)  # index: BraTS label 0 bg, 1 NCR, 2 ED, 3 NET (legacy), 4 ET
+# the four MR contrasts, in channel order: as MSD Task01's dataset.json names them, and as BraTS names its files
+MSD_MODALITIES = ("FLAIR", "T1w", "t1gd", "T2w")
+BRATS_MODALITIES = ("flair", "t1", "t1ce", "t2")
+# label names exactly as MSD Task01's dataset.json writes them (its own spelling)
+MSD_LABELS = ("background", "edema", "non-enhancing tumor", "enhancing tumour")
+# the one BraTS -> MSD label map: 1 NCR -> 2, 2 ED -> 1, 4 ET -> 3; the pre-2017 label 3 NET joins the core (-> 2)
+BRATS_TO_MSD = {0: 0, 1: 2, 2: 1, 3: 2, 4: 3}
+# MSD -> the BraTS 2017+ numbering (no NET)
+MSD_TO_BRATS = {0: 0, 1: 2, 2: 1, 3: 4}
+_BRATS_LUT = tuple(BRATS_TO_MSD[i] for i in range(max(BRATS_TO_MSD) + 1))
 
 
 def _check_labels(img: NdarrayOrTensor, largest: int, what: str) -> None:
@@ -116,9 +130,9 @@ class MapBratsLabelsToMSD(Transform):
         _check_labels(img, 4, "BraTS")
         if isinstance(img, torch.Tensor):
             index = convert_to_tensor(img, dtype=torch.long, track_meta=False)
-            out = torch.as_tensor(_BRATS_TO_MSD, device=img.device)[index]
+            out = torch.as_tensor(_BRATS_LUT, device=img.device)[index]
         else:
-            out = np.asarray(_BRATS_TO_MSD)[img.astype(np.int64)]
+            out = np.asarray(_BRATS_LUT)[img.astype(np.int64)]
         return convert_to_dst_type(out, dst=img, dtype=img.dtype)[0]
 
 

@@ -19,7 +19,7 @@ from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends
 from scipy import ndimage as ndi
 
-from medunet.transforms._arrays import as_label_array, check_spacing, from_numpy_like, output_keys, split_channel
+from medunet.utils.arrays import as_label_array, check_spacing, from_numpy_like, output_keys, split_channel
 
 __all__ = [
     "BACKGROUND",

@@ -27,7 +27,7 @@ from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends, ensure_tuple_rep
 from scipy import ndimage as ndi
 
-from medunet.transforms._arrays import as_label_array, check_spacing, from_numpy_like, output_keys, split_channel
+from medunet.utils.arrays import as_label_array, check_spacing, from_numpy_like, output_keys, split_channel
 
 __all__ = ["UNetWeightMap", "UNetWeightMapd", "class_weight_map", "nearest_instance_distances", "unet_weight_map"]
 

@@ -11,7 +11,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from medunet.data.datalist import DatasetError
+from medunet.data.discovery import DatasetError
 
 AFFINE = np.array([[-2.0, 0, 0, 90], [0, 2.0, 0, -120], [0, 0, 3.0, -60], [0, 0, 0, 1]])
 SHAPE = (8, 7, 6)  # odd sizes on purpose

@@ -21,7 +21,7 @@ from medunet.data.brain import (
     find_brain_tumor_images,
     prepare_brain_tumor_dataset,
 )
-from medunet.data.datalist import DatasetError
+from medunet.data.discovery import DatasetError
 from tests.data.layouts import (
     AFFINE,
     SHAPE,
@@ -209,12 +209,20 @@ def test_load_brats_stacks_modalities_and_maps_labels(tmp_path):
 def test_label_values_outside_the_numbering(tmp_path):
     write_brats(tmp_path, n=1)
     seg = tmp_path / "BraTS2021_00000" / "BraTS2021_00000_seg.nii.gz"
-    save_nifti(seg, brain_label(values=(1, 3)))
+    save_nifti(seg, brain_label(values=(1, 5)))
     item = find_brain_tumor_cases(tmp_path)[0]
-    with pytest.raises(DatasetError, match=rf"{seg}: label values \[3\] \(expected \[0, 1, 2, 4\], the brats"):
+    with pytest.raises(DatasetError, match=rf"{seg}: label values \[5\] \(expected \[0, 1, 2, 3, 4\], the brats"):
         LoadBrainTumorCased()(item)
     with pytest.raises(ValueError, match="numbering"):
         LoadBrainTumorCased()({**item, "numbering": "other"})
+
+
+def test_legacy_brats_net_label_joins_the_core(tmp_path):
+    write_brats(tmp_path, n=1)
+    seg = tmp_path / "BraTS2021_00000" / "BraTS2021_00000_seg.nii.gz"
+    save_nifti(seg, brain_label(values=(1, 3)))
+    label = LoadBrainTumorCased()(find_brain_tumor_cases(tmp_path)[0])["label"]
+    assert set(np.unique(label.numpy())) <= {0, 2}  # NCR (1) and the pre-2017 NET (3) are both MSD 2
 
 
 def test_image_label_shape_mismatch_while_loading(tmp_path):
@@ -271,7 +279,7 @@ def test_prepare_generates_into_an_empty_folder_and_refuses_others(tmp_path, cap
         calls.append(folder)
         write_msd(Path(folder), n=2, junk=False)
 
-    with caplog.at_level(logging.INFO, logger="medunet.data.datalist"):
+    with caplog.at_level(logging.INFO, logger="medunet.data.discovery"):
         items = prepare_brain_tumor_dataset(tmp_path / "data", make_synthetic)
     assert len(calls) == 1 and [i["case"] for i in items] == ["BRATS_001", "BRATS_002"]
     assert items[0]["image"] == str(tmp_path / "data" / "imagesTr" / "BRATS_001.nii.gz")

@@ -18,7 +18,7 @@ from medunet.data.cells import (
     prepare_cell_dataset,
     read_image_file,
 )
-from medunet.data.datalist import DatasetError
+from medunet.data.discovery import DatasetError
 from tests.data.layouts import (
     UNUSABLE,
     cell_labels,
@@ -284,7 +284,7 @@ def test_pipeline_from_config_batches_and_writes(tmp_path):
     items = find_cell_images(write_ctc(tmp_path / "data"))
     config = {
         "load": {"_target_": "medunet.data.cells.LoadCellImaged", "keys": ["image", "label"], "normalize": "zscore"},
-        "save": {"_target_": "medunet.data.datalist.SaveLabelImaged", "keys": "label", "output_dir": str(tmp_path)},
+        "save": {"_target_": "medunet.data.writers.SaveLabelImaged", "keys": "label", "output_dir": str(tmp_path)},
     }
     parser = ConfigParser(config)
     batch = next(iter(DataLoader(Dataset(items, parser.get_parsed_content("load")), batch_size=2)))
@@ -304,7 +304,7 @@ def test_prepare_generates_into_an_empty_folder_and_refuses_others(tmp_path, cap
         calls.append(folder)
         write_folders(Path(folder))
 
-    with caplog.at_level(logging.INFO, logger="medunet.data.datalist"):
+    with caplog.at_level(logging.INFO, logger="medunet.data.discovery"):
         items = prepare_cell_dataset(tmp_path / "cells", make_synthetic)
     assert [i["name"] for i in items] == ["cell_a", "cell_b"] and len(calls) == 1
     assert "generating the synthetic cell dataset there" in caplog.text

@@ -9,9 +9,6 @@ Every writer writes each file atomically (a temporary name, then ``os.replace``)
 """
 
 from medunet.data.synthetic.brain import (
-    MODALITIES,
-    MSD_LABELS,
-    MSD_MODALITIES,
     brain_affine,
     make_brain_tumor_cases,
     write_brats_dataset,
@@ -20,9 +17,6 @@ from medunet.data.synthetic.brain import (
 from medunet.data.synthetic.cells import make_cells, write_cell_dataset
 
 __all__ = [
-    "MODALITIES",
-    "MSD_LABELS",
-    "MSD_MODALITIES",
     "brain_affine",
     "make_brain_tumor_cases",
     "make_cells",

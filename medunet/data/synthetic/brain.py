@@ -31,29 +31,23 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from medunet.data.io import write_json, write_nifti
 from medunet.data.synthetic.fields import smooth_noise
+from medunet.data.writers import write_nifti
+from medunet.transforms.brats import BRATS_MODALITIES, MSD_LABELS, MSD_MODALITIES, MSD_TO_BRATS
+from medunet.utils.files import write_json
 
 __all__ = [
-    "BRATS_SUFFIXES",
     "DEFAULT_SHAPE",
     "FOV_MM",
-    "MODALITIES",
-    "MSD_LABELS",
-    "MSD_MODALITIES",
     "brain_affine",
     "make_brain_tumor_cases",
     "write_brats_dataset",
     "write_msd_dataset",
 ]
 
-MODALITIES = ("FLAIR", "T1w", "T1gd", "T2w")  # channel order of the images, as in MSD Task01
-MSD_MODALITIES = {"0": "FLAIR", "1": "T1w", "2": "t1gd", "3": "T2w"}
-MSD_LABELS = {"0": "background", "1": "edema", "2": "non-enhancing tumor", "3": "enhancing tumour"}
-BRATS_SUFFIXES = ("flair", "t1", "t1ce", "t2")  # BraTS file names of the four modalities, in the MSD order
 DEFAULT_SHAPE = (64, 64, 48)
 FOV_MM = (192.0, 192.0, 128.0)  # left-right, posterior-anterior, inferior-superior
-_MSD_TO_BRATS = np.array([0, 2, 1, 4], dtype=np.uint8)
+_MSD_TO_BRATS = np.array([MSD_TO_BRATS[i] for i in range(len(MSD_TO_BRATS))], dtype=np.uint8)
 _AIR, _SCALP, _SKULL, _CSF, _GM, _WM, _DEEP, _EDEMA, _NECROSIS, _ENHANCING, _NON_ENHANCING = range(11)
 # mean signal of each tissue (columns in the order above) per modality, relative to white matter in T1w ~ 0.8
 _CONTRAST = np.array(
@@ -152,7 +146,7 @@ def _anatomy(rng: np.random.Generator, coords: np.ndarray, spacing: float) -> tu
     return tissue, brain
 
 
-def _tumour(rng: np.random.Generator, coords: np.ndarray, tissue: np.ndarray, brain: np.ndarray, spacing: float):
+def _tumor(rng: np.random.Generator, coords: np.ndarray, tissue: np.ndarray, brain: np.ndarray, spacing: float):
     """Draw a tumour into ``tissue`` (in place) at a random place in one hemisphere."""
     shape = tissue.shape
     inside = np.argwhere(brain & (np.abs(coords[0]) > 14) & (tissue != _CSF))
@@ -196,8 +190,8 @@ def _render(rng: np.random.Generator, tissue: np.ndarray, spacing: float) -> np.
     contrast = _CONTRAST * rng.uniform(0.9, 1.1, _CONTRAST.shape).astype(np.float32)
     tumour = tissue >= _EDEMA
     common_bias = _noise(rng, shape, 90, spacing)
-    images = np.empty((len(MODALITIES), *shape), dtype=np.float32)
-    for m in range(len(MODALITIES)):
+    images = np.empty((len(MSD_MODALITIES), *shape), dtype=np.float32)
+    for m in range(len(MSD_MODALITIES)):
         texture = 1 + 0.035 * _noise(rng, shape, 1.5, spacing) + 0.08 * tumour * _noise(rng, shape, 4, spacing)
         image = ndimage.gaussian_filter(contrast[m][tissue] * texture, 0.6)  # partial volume
         bias = np.exp(rng.uniform(0.08, 0.2) * (0.7 * common_bias + 0.3 * _noise(rng, shape, 70, spacing)))
@@ -212,7 +206,7 @@ def _one_case(
 ) -> tuple[np.ndarray, np.ndarray]:
     coords = _head_coordinates(rng, shape, spacing)
     tissue, brain = _anatomy(rng, coords, spacing)
-    _tumour(rng, coords, tissue, brain, spacing)
+    _tumor(rng, coords, tissue, brain, spacing)
     images = _render(rng, tissue, spacing)
     if skull_stripped:
         images *= ndimage.binary_dilation(brain, iterations=1)
@@ -245,7 +239,7 @@ def make_brain_tumor_cases(
         4 x 4 RAS affine (mm) shared by all cases.
     """
     shape, spacing = _check_geometry(shape, spacing)
-    images = np.empty((n, len(MODALITIES), *shape), dtype=np.float32)
+    images = np.empty((n, len(MSD_MODALITIES), *shape), dtype=np.float32)
     labels = np.empty((n, *shape), dtype=np.uint8)
     for i, (image, label) in enumerate(_cases(n, shape, seed, spacing, skull_stripped)):
         images[i], labels[i] = image, label
@@ -302,8 +296,8 @@ def write_msd_dataset(
         "licence": "CC0-1.0",
         "release": "1.0",
         "tensorImageSize": "4D",
-        "modality": MSD_MODALITIES,
-        "labels": MSD_LABELS,
+        "modality": {str(i): m for i, m in enumerate(MSD_MODALITIES)},
+        "labels": {str(i): name for i, name in enumerate(MSD_LABELS)},
         "numTraining": n,
         "numTest": 0,
         "training": training,
@@ -338,7 +332,7 @@ def write_brats_dataset(
     items = []
     for i, (image, label) in enumerate(_cases(n, shape, seed, spacing, skull_stripped)):
         case = directory / f"{prefix}_{i:05d}"
-        paths = [case / f"{case.name}_{suffix}.nii.gz" for suffix in BRATS_SUFFIXES]
+        paths = [case / f"{case.name}_{suffix}.nii.gz" for suffix in BRATS_MODALITIES]
         for path, channel in zip(paths, image):
             write_nifti(path, channel, affine)
         seg = write_nifti(case / f"{case.name}_seg.nii.gz", _MSD_TO_BRATS[label], affine)

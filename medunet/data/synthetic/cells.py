@@ -21,8 +21,8 @@ import numpy as np
 from scipy import ndimage
 from skimage import measure
 
-from medunet.data.io import write_tiff
 from medunet.data.synthetic.fields import smooth_noise
+from medunet.data.writers import write_tiff
 
 __all__ = ["CELL_STYLES", "make_cells", "write_cell_dataset"]
 

@@ -31,7 +31,7 @@ def test_types_shapes_and_affine(cases):
     assert all(n * 3.0 >= f for n, f in zip((64, 64, 48), FOV_MM))
 
 
-def test_every_case_has_all_tumour_labels_nested(cases):
+def test_every_case_has_all_tumor_labels_nested(cases):
     _, labels, _ = cases
     for label in labels:
         counts = np.bincount(label.ravel(), minlength=4)
@@ -79,7 +79,7 @@ def test_cases_differ_and_are_reproducible(cases):
     assert np.array_equal(again, images[:2]) and np.array_equal(again_labels, labels[:2])
 
 
-def test_tumour_lies_inside_the_head(cases):
+def test_tumor_lies_inside_the_head(cases):
     images, labels, _ = cases
     for image, label in zip(images, labels):
         head = ndimage.binary_fill_holes(ndimage.gaussian_filter(image[T1], 1) > 0.2 * image[T1].max())

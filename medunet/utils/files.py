@@ -1,7 +1,7 @@
 """Atomic file writes: a file either appears complete under its final name or not at all.
 
 Each writer saves to a temporary name in the destination folder and then ``os.replace``-s it, so an interrupted run
-or a reader in another process never sees a half-written image (``os.replace`` is atomic within one filesystem).
+or a reader in another process never sees a half-written file (``os.replace`` is atomic within one filesystem).
 """
 
 from __future__ import annotations
@@ -13,11 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import nibabel as nib
-import numpy as np
-import tifffile
-
-__all__ = ["atomic_path", "write_json", "write_nifti", "write_tiff"]
+__all__ = ["atomic_path", "write_json"]
 
 
 def _umask() -> int:
@@ -46,23 +42,4 @@ def write_json(path: str | os.PathLike, obj) -> Path:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=4) + "\n")
-    return Path(path)
-
-
-def write_tiff(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Write one 2D/3D array as a (zlib-compressed) TIFF, atomically, keeping its dtype."""
-    with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, array, compression="zlib")
-    return Path(path)
-
-
-def write_nifti(path: str | os.PathLike, array: np.ndarray, affine: np.ndarray) -> Path:
-    """Write a NIfTI-1 image (``.nii`` or ``.nii.gz``) with both qform and sform set to ``affine`` (code 1, scanner
-    coordinates), millimetre units, atomically. The array's dtype is stored as is."""
-    image = nib.Nifti1Image(array, affine)
-    image.set_qform(affine, code=1)
-    image.set_sform(affine, code=1)
-    image.header.set_xyzt_units(xyz="mm")
-    with atomic_path(path) as tmp:
-        nib.save(image, tmp)
     return Path(path)
