@@ -16,7 +16,7 @@ write ``"$import medunet"`` and then ``medunet.data.brain...``):
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBPACKAGES = (
     "bundle",

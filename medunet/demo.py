@@ -9,6 +9,9 @@
 each step with the ``python -m monai.bundle run`` command a user would type, printed before it runs. Re-running
 continues an interrupted training (the bundles resume from their last checkpoint) and re-does steps 2 and 3.
 
+In a source checkout the demo runs in the repository's bundle folder (its outputs are ignored by git); from an
+installed wheel it first copies the bundle to ``./medunet-demo/<bundle>`` (``--bundle-dir`` chooses another folder).
+
 ``--bundle brain`` (default, the README's main job): brain tumour MRI, WT/TC/ET Dice and HD95, a NIfTI segmentation.
 ``--bundle cells``: the 2015 paper's recipe on touching cells, foreground IoU and instance F1, 16-bit label images.
 """
@@ -24,7 +27,9 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-BUNDLES_DIR = Path(__file__).resolve().parents[1] / "bundles"
+from medunet.bundle.export import export_bundle
+from medunet.bundle.files import bundles_dir
+
 OUTPUTS = ("data", "data_test", "models", "eval", "runs", "predictions")
 
 
@@ -62,7 +67,7 @@ DEMOS = {
 
 
 def bundle_command(configs: list[str], *overrides: str) -> list[str]:
-    files = "[" + ",".join(f"'{c}'" for c in configs) + "]"
+    files = configs[0] if len(configs) == 1 else "[" + ",".join(f"'{c}'" for c in configs) + "]"
     return [
         sys.executable,
         "-m",
@@ -96,30 +101,45 @@ def summary(path: Path) -> dict[str, float]:
     return scores
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", choices=sorted(DEMOS), default="brain", help="which bundle to run")
-    parser.add_argument("--bundle-dir", type=Path, help="the bundle folder (default: the repository's)")
+    parser.add_argument(
+        "--bundle-dir", type=Path, help="where to run the bundle (default: the checkout's, or ./medunet-demo/<bundle>)"
+    )
     parser.add_argument("--fresh", action="store_true", help="delete earlier outputs (data, models, ...) first")
     parser.add_argument(
         "overrides", nargs="*", help="--key value overrides for every step, after --, e.g. -- --num_epochs 5"
     )
-    args = parser.parse_args(argv)
+
+
+def _working_bundle(demo: Demo, bundle_dir: Path | None) -> Path:
+    """The folder the demo runs in: ``bundle_dir`` (a copy of the bundle is made there if it holds none), the
+    checkout's bundle folder, or a copy in ``./medunet-demo``."""
+    source = bundles_dir() / demo.folder
+    in_checkout = (source.parents[1] / "pyproject.toml").is_file()
+    target = bundle_dir or (source if in_checkout else Path("medunet-demo") / demo.folder)
+    if not (target / "configs" / "metadata.json").is_file():
+        export_bundle(source, target, weights=False)
+        print(f"copied the {demo.folder} bundle to {target}", flush=True)
+    return target.resolve()
+
+
+def run(args: argparse.Namespace) -> int:
     demo = DEMOS[args.bundle]
-    bundle = (args.bundle_dir or BUNDLES_DIR / demo.folder).resolve()
+    bundle = _working_bundle(demo, args.bundle_dir)
     if args.fresh:
         for name in OUTPUTS:
             shutil.rmtree(bundle / name, ignore_errors=True)
     start = time.perf_counter()
-    train = ["configs/shared/base_train.json", "configs/train.json"]
+    train = ["configs/train.json"]
     run_step("1/3 train on the synthetic dataset", bundle_command(train, *args.overrides), bundle)
-    evaluate = [*train, "configs/shared/base_evaluate.json", "configs/evaluate.json"]
+    evaluate = [*train, "configs/evaluate.json"]
     run_step(
         "2/3 evaluate on a held-out synthetic test set",
         bundle_command(evaluate, "--test_dir", "data_test", *args.overrides),
         bundle,
     )
-    inference = ["configs/shared/base_inference.json", "configs/inference.json"]
+    inference = ["configs/inference.json"]
     run_step(
         f"3/3 segment a held-out {'NIfTI volume' if args.bundle == 'brain' else 'image'}",
         bundle_command(inference, "--input_path", demo.test_input, "--output_dir", "predictions", *args.overrides),
@@ -137,6 +157,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  prediction      {bundle / 'predictions' / name}")
     print(f"  from            {bundle / demo.test_input}")
     print(f"  trained model   {bundle / 'models' / 'model.pt'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    sys.exit(run(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
 import pytest
 
-from medunet.demo import BUNDLES_DIR, DEMOS, main, summary
+from medunet.bundle.files import bundles_dir
+from medunet.demo import DEMOS, main, summary
 
 
 def test_every_demo_names_a_bundle_of_the_repository():
     for demo in DEMOS.values():
-        assert (BUNDLES_DIR / demo.folder / "configs" / "metadata.json").is_file()
+        assert (bundles_dir() / demo.folder / "configs" / "metadata.json").is_file()
         assert demo.test_input.startswith("data_test/")  # written by the evaluation step's --test_dir
 
 

@@ -1,3 +1,5 @@
-from medunet.bundle.export import main
+import sys
 
-main()
+from medunet.cli import main
+
+sys.exit(main(["bundle", *sys.argv[1:]]))

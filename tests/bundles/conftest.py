@@ -12,24 +12,14 @@ import pytest
 from monai.bundle import ConfigWorkflow
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA = REPO / "configs" / "schema" / "metadata_schema.json"
+SCHEMA = REPO / "configs" / "schema" / "meta_schema_20240725.json"
 
 # config lists, relative to a bundle folder, as the bundle READMEs give them
 WORKFLOWS = {
-    "train": ["configs/shared/base_train.json", "configs/train.json"],
-    "evaluate": [
-        "configs/shared/base_train.json",
-        "configs/train.json",
-        "configs/shared/base_evaluate.json",
-        "configs/evaluate.json",
-    ],
-    "inference": ["configs/shared/base_inference.json", "configs/inference.json"],
-    "multi_gpu_train": [
-        "configs/shared/base_train.json",
-        "configs/train.json",
-        "configs/shared/base_multi_gpu_train.json",
-        "configs/multi_gpu_train.json",
-    ],
+    "train": ["configs/train.json"],
+    "evaluate": ["configs/train.json", "configs/evaluate.json"],
+    "inference": ["configs/inference.json"],
+    "multi_gpu_train": ["configs/train.json", "configs/multi_gpu_train.json"],
 }
 
 

@@ -133,8 +133,13 @@ def test_network_input_and_output_match_the_metadata(trained):
     for n in (1, 2, 24):
         size = _get_fake_spatial_shape(meta["inputs"]["image"]["spatial_shape"], n=n)
         assert net.output_size(size) == _get_fake_spatial_shape(meta["outputs"]["pred"]["spatial_shape"], n=n)
+    # the model zoo's CI: n=1 (MONAI's default), configs/inference.json alone, the bundle folder as bundle_root
     verify_net_in_out(
-        net_id="network_def", meta_file=str(bundle.meta), config_file=bundle.configs("inference"), n=1, device="cpu"
+        net_id="network_def",
+        meta_file=str(bundle.meta),
+        config_file=bundle.configs("inference")[0],
+        bundle_root=str(bundle.root),
+        device="cpu",
     )
 
 

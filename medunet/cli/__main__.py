@@ -1,0 +1,5 @@
+import sys
+
+from medunet.cli import main
+
+sys.exit(main())
