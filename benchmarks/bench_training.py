@@ -138,7 +138,7 @@ def medunet(bundle_root: Path, epochs: int, **overrides) -> float:
     from monai.bundle import ConfigWorkflow
 
     workflow = ConfigWorkflow(
-        config_file=[str(BUNDLE / "configs/shared/base_train.json"), str(BUNDLE / "configs/train.json")],
+        config_file=str(BUNDLE / "configs/train.json"),
         meta_file=str(BUNDLE / "configs/metadata.json"),
         workflow_type="train",
         bundle_root=str(bundle_root),
