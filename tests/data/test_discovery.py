@@ -5,18 +5,6 @@ import pytest
 from medunet.data.discovery import DatasetError, prepare_dataset, raise_problems, visible_entries
 from tests.data.layouts import problems_of
 
-
-def cases(n, folder="/data"):
-    return [
-        {"image": f"{folder}/img_{i:02d}.nii.gz", "label": f"{folder}/lab_{i:02d}.nii.gz", "case": f"c{i:02d}"}
-        for i in range(n)
-    ]
-
-
-def ids(items):
-    return [item["case"] for item in items]
-
-
 # DatasetError
 
 
